@@ -1,0 +1,39 @@
+"""llm-wasm-sandbox: run untrusted, LLM-generated Python and JavaScript in WebAssembly.
+
+    from sandbox import create_sandbox, RuntimeType
+
+    with create_sandbox(RuntimeType.PYTHON) as sb:
+        result = sb.execute("print(6 * 7)")
+        print(result.stdout)  # "42\\n"
+"""
+
+from sandbox.core.errors import (
+    GuestStartupError,
+    InvalidSessionIdError,
+    RuntimeIntegrityError,
+    SandboxClosedError,
+    SandboxError,
+    SessionNotFoundError,
+    WorkspacePathError,
+)
+from sandbox.core.factory import create_sandbox
+from sandbox.core.policy import ExecutionPolicy
+from sandbox.core.result import SandboxResult, TrapReason
+from sandbox.core.runtime_type import RuntimeType
+from sandbox.sessions.sandbox import Sandbox
+
+__all__ = [
+    "ExecutionPolicy",
+    "GuestStartupError",
+    "InvalidSessionIdError",
+    "RuntimeIntegrityError",
+    "RuntimeType",
+    "Sandbox",
+    "SandboxClosedError",
+    "SandboxError",
+    "SandboxResult",
+    "SessionNotFoundError",
+    "TrapReason",
+    "WorkspacePathError",
+    "create_sandbox",
+]

@@ -1,0 +1,1 @@
+"""Host-independent vocabulary: policy, results, runtime names, errors and the factory."""

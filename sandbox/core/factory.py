@@ -1,0 +1,78 @@
+"""create_sandbox(): the one entry point that assembles policy, runtime, workspace and guest."""
+
+from __future__ import annotations
+
+import atexit
+import threading
+from pathlib import Path
+
+from sandbox.core.policy import ExecutionPolicy
+from sandbox.core.runtime_type import RuntimeType
+from sandbox.host.guest import BootSpec, GuestInstance
+from sandbox.host.pool import DEFAULT_POOL_SIZE, WarmPool
+from sandbox.runtimes import runtime_for
+from sandbox.sessions import workspace as workspaces
+from sandbox.sessions.sandbox import Sandbox
+
+_pools: dict[tuple[BootSpec, Path], WarmPool] = {}
+_pools_lock = threading.Lock()
+
+
+def create_sandbox(
+    runtime: RuntimeType | str = RuntimeType.PYTHON,
+    policy: ExecutionPolicy | None = None,
+    session_id: str | None = None,
+) -> Sandbox:
+    """A sandbox for ``runtime`` under ``policy``.
+
+    Without ``session_id`` a new session (UUID) is created and its interpreter comes from a
+    warm pool, so the first call does not wait for a boot. With ``session_id`` that session's
+    workspace is reopened (or created under that name) and a fresh interpreter boots for it.
+    """
+    runtime_type = RuntimeType(runtime_for(runtime).name)
+    policy = policy if policy is not None else ExecutionPolicy()
+    spec = boot_spec(runtime_type, policy)
+    root = workspaces.sessions_root()
+    if session_id is None:
+        guest, staged = _pool(spec, root).take()
+        new_id, workspace = workspaces.adopt_staged(root, staged)
+        return Sandbox(
+            runtime=runtime_type, policy=policy, session_id=new_id, workspace=workspace, spec=spec, guest=guest
+        )
+    workspace = workspaces.open_workspace(root, session_id)
+    return Sandbox(
+        runtime=runtime_type,
+        policy=policy,
+        session_id=workspaces.validate_session_id(session_id),
+        workspace=workspace,
+        spec=spec,
+        guest=GuestInstance(spec, workspace),
+    )
+
+
+def boot_spec(runtime: RuntimeType, policy: ExecutionPolicy) -> BootSpec:
+    return BootSpec(
+        program=runtime_for(runtime),
+        workspace_guest_path=policy.guest_mount_path,
+        read_only_mounts=tuple(sorted(policy.mounts.items())),
+        env=tuple(sorted(policy.env.items())),
+        memory_bytes=policy.memory_bytes,
+    )
+
+
+def _pool(spec: BootSpec, root: Path) -> WarmPool:
+    with _pools_lock:
+        pool = _pools.get((spec, root))
+        if pool is None:
+            root.mkdir(parents=True, exist_ok=True)
+            pool = WarmPool(spec, lambda: workspaces.staged_workspace(root), DEFAULT_POOL_SIZE)
+            _pools[(spec, root)] = pool
+        return pool
+
+
+@atexit.register
+def _close_pools() -> None:
+    with _pools_lock:
+        for pool in _pools.values():
+            pool.close()
+        _pools.clear()

@@ -1,0 +1,43 @@
+"""SandboxResult: everything one execute() call produced, in a form an LLM or a program can act on."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class TrapReason(StrEnum):
+    """Why the host stopped a guest; stored in ``metadata["trap_reason"]``."""
+
+    FUEL_EXHAUSTED = "fuel_exhausted"
+    TIMEOUT = "timeout"
+    MEMORY_LIMIT = "memory_limit"
+    STACK_OVERFLOW = "stack_overflow"
+    GUEST_EXIT = "guest_exit"
+    GUEST_CRASH = "guest_crash"
+
+
+class SandboxResult(BaseModel):
+    """Outcome of one execute() call. Guest failures are reported here, never raised."""
+
+    model_config = ConfigDict(frozen=True)
+
+    success: bool
+    stdout: str
+    stderr: str
+    exit_code: int
+    fuel_consumed: int
+    memory_used_bytes: int
+    duration_ms: float
+    files_created: list[str] = Field(default_factory=list)
+    files_modified: list[str] = Field(default_factory=list)
+    workspace_path: str
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+    @property
+    def trap_reason(self) -> TrapReason | None:
+        """The limit that stopped the guest, if one did."""
+        reason = self.metadata.get("trap_reason")
+        return TrapReason(reason) if reason else None

@@ -1,0 +1,330 @@
+"""A live guest interpreter on its own thread, fed one cell at a time.
+
+The guest driver runs a loop inside WebAssembly: hypercall, read the cell file, run it, report
+the status with the next hypercall. While it waits, the guest thread is parked inside our
+``poll_oneoff`` on a queue, so the interpreter's whole state survives between cells and a cell
+costs one thread hand-off instead of an interpreter boot.
+
+Everything that touches the wasmtime Store happens on the guest thread (a Store is not
+thread-safe); the caller's thread only exchanges messages with it. Per-cell fuel and deadlines
+are set inside the hypercall, just before the guest resumes.
+"""
+
+from __future__ import annotations
+
+import queue
+import shutil
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+import wasmtime
+
+from sandbox.core.errors import GuestStartupError
+from sandbox.core.result import TrapReason
+from sandbox.host import poll
+from sandbox.host.capture import OutputCapture
+from sandbox.host.engine import deadline_ticks, shared_engine
+from sandbox.host.limits import CellLimits, DeadlineExceeded, classify_stop
+from sandbox.host.module_cache import GuestBinary, load_module
+from sandbox.host.wasi import CONTROL_GUEST_PATH, GuestFilesystem, build_wasi_config
+
+_BOOT_LIMITS = CellLimits(
+    fuel=20_000_000_000, timeout_seconds=120.0, stdout_max_bytes=65536, stderr_max_bytes=65536
+)
+# How long past its deadline a cell may stay silent before the host gives up on the guest
+# (only a guest stuck inside a long host call, which epochs cannot interrupt, gets there).
+_UNRESPONSIVE_GRACE_SECONDS = 5.0
+
+
+class GuestProgram(Protocol):
+    """What a language runtime tells the host about its interpreter and driver."""
+
+    name: str
+    cell_file: str
+
+    @property
+    def binary(self) -> GuestBinary: ...
+
+    def argv(self, workspace_guest_path: str) -> list[str]:
+        """The driver's command line (also the WASI argv)."""
+
+    def wasi_env(self) -> dict[str, str]: ...
+
+    def start(self, store: wasmtime.Store, instance: wasmtime.Instance, argv: list[str]) -> None:
+        """Run the driver; returns only when the driver ends."""
+
+
+@dataclass(frozen=True)
+class BootSpec:
+    """Everything fixed when an interpreter boots; guests with equal specs are interchangeable."""
+
+    program: GuestProgram
+    workspace_guest_path: str
+    read_only_mounts: tuple[tuple[Path, str], ...]
+    env: tuple[tuple[str, str], ...]
+    memory_bytes: int
+
+
+@dataclass
+class CellRun:
+    """What the guest thread reports at the end of a cell (or of the guest)."""
+
+    exit_code: int
+    trap: TrapReason | None = None
+    trap_message: str = ""
+    fuel_left: int = 0
+    memory_bytes: int = 0
+    guest_alive: bool = True
+    stdout: OutputCapture = field(default_factory=lambda: OutputCapture(0))
+    stderr: OutputCapture = field(default_factory=lambda: OutputCapture(0))
+    fuel_consumed: int = 0
+
+
+@dataclass
+class _CellRequest:
+    limits: CellLimits
+    stdout: OutputCapture
+    stderr: OutputCapture
+
+
+class _Shutdown(Exception):
+    """Raised inside the hypercall to unwind a parked guest when it is closed."""
+
+
+class GuestInstance:
+    """One booted interpreter, owned by one sandbox at a time."""
+
+    def __init__(self, spec: BootSpec, workspace: Path) -> None:
+        self.spec = spec
+        self._workspace = workspace
+        self._control_dir = Path(tempfile.mkdtemp(prefix="llm-wasm-sandbox-control-"))
+        self._requests: queue.SimpleQueue[_CellRequest | None] = queue.SimpleQueue()
+        self._replies: queue.SimpleQueue[CellRun] = queue.SimpleQueue()
+        self._wake = threading.Event()
+        self._clock = poll.GuestClock()
+        self._current = _CellRequest(
+            _BOOT_LIMITS,
+            OutputCapture(_BOOT_LIMITS.stdout_max_bytes),
+            OutputCapture(_BOOT_LIMITS.stderr_max_bytes),
+        )
+        self._deadline = time.monotonic() + _BOOT_LIMITS.timeout_seconds
+        self._store: wasmtime.Store | None = None
+        self._memory: wasmtime.Memory | None = None
+        self._alive = True
+        self._closed = False
+        self._ready = False
+        self._thread = threading.Thread(
+            target=self._main, name=f"llm-wasm-sandbox-{spec.program.name}", daemon=True
+        )
+        self._thread.start()
+
+    @property
+    def alive(self) -> bool:
+        return self._alive and not self._closed
+
+    def wait_ready(self) -> None:
+        """Block until the interpreter has booted; raise GuestStartupError if it could not."""
+        if self._ready:
+            return
+        boot = self._replies.get()
+        if not boot.guest_alive:
+            self.close()
+            detail = boot.stderr.text().strip() or boot.trap_message
+            hint = (
+                f"; memory_bytes={self.spec.memory_bytes} is below what it needs to start"
+                if boot.trap is TrapReason.MEMORY_LIMIT
+                else ""
+            )
+            raise GuestStartupError(
+                f"the {self.spec.program.name} interpreter failed to boot "
+                f"({boot.trap}: {detail[-2000:]}){hint}"
+            )
+        self._ready = True
+
+    def run_cell(self, code: str, limits: CellLimits) -> CellRun:
+        """Run ``code`` in this interpreter under ``limits``; never raises for guest failures."""
+        self.wait_ready()
+        if not self.alive:
+            raise RuntimeError("this guest has stopped; boot a new one")
+        (self._control_dir / self.spec.program.cell_file).write_text(code, encoding="utf-8")
+        request = _CellRequest(
+            limits, OutputCapture(limits.stdout_max_bytes), OutputCapture(limits.stderr_max_bytes)
+        )
+        self._requests.put(request)
+        try:
+            run = self._replies.get(timeout=limits.timeout_seconds + _UNRESPONSIVE_GRACE_SECONDS)
+        except queue.Empty:
+            self._abandon()
+            run = CellRun(
+                exit_code=-1,
+                trap=TrapReason.TIMEOUT,
+                trap_message="the guest did not return within its deadline and was abandoned",
+                guest_alive=False,
+            )
+        run.stdout, run.stderr = request.stdout, request.stderr
+        run.fuel_consumed = limits.fuel - run.fuel_left
+        return run
+
+    def close(self) -> None:
+        """Stop the interpreter and remove its control directory (the workspace stays)."""
+        if self._closed:
+            return
+        self._closed = True
+        self._wake.set()
+        self._requests.put(None)
+        shutil.rmtree(self._control_dir, ignore_errors=True)
+
+    def _abandon(self) -> None:
+        self._alive = False
+        self.close()
+
+    # --- guest thread -------------------------------------------------------------------
+
+    def _main(self) -> None:
+        try:
+            store = self._boot_store()
+            instance = self._linker().instantiate(store, load_module(shared_engine(), self.spec.program.binary))
+            memory = instance.exports(store)["memory"]
+            assert isinstance(memory, wasmtime.Memory)
+            self._memory = memory
+            self.spec.program.start(store, instance, self._argv())
+            ending = CellRun(exit_code=0, trap=TrapReason.GUEST_EXIT, trap_message="the driver returned")
+        except _Shutdown:
+            return
+        except Exception as error:  # every guest failure becomes a result, never a host crash
+            ending = self._stopped_by(error)
+        self._alive = False
+        ending.guest_alive = False
+        if not self._ready:
+            ending.stderr = self._current.stderr
+        self._replies.put(ending)
+
+    def _boot_store(self) -> wasmtime.Store:
+        store = wasmtime.Store(shared_engine())
+        store.set_limits(memory_size=self.spec.memory_bytes)
+        store.set_fuel(_BOOT_LIMITS.fuel)
+        store.set_epoch_deadline(deadline_ticks(_BOOT_LIMITS.timeout_seconds))
+        filesystem = GuestFilesystem(
+            workspace=self._workspace,
+            workspace_guest_path=self.spec.workspace_guest_path,
+            control_dir=self._control_dir,
+            read_only_mounts=self.spec.read_only_mounts,
+        )
+        env = {**dict(self.spec.env), **self.spec.program.wasi_env()}
+        store.set_wasi(
+            build_wasi_config(
+                self._argv(),
+                env.items(),
+                filesystem,
+                lambda data: self._current.stdout.write(data),
+                lambda data: self._current.stderr.write(data),
+            )
+        )
+        self._store = store
+        return store
+
+    def _argv(self) -> list[str]:
+        return self.spec.program.argv(self.spec.workspace_guest_path)
+
+    def _linker(self) -> wasmtime.Linker:
+        linker = wasmtime.Linker(shared_engine())
+        linker.allow_shadowing = True
+        linker.define_wasi()
+        i32 = wasmtime.ValType.i32()
+        linker.define_func(
+            "wasi_snapshot_preview1",
+            "poll_oneoff",
+            wasmtime.FuncType([i32, i32, i32, i32], [i32]),
+            self._poll_oneoff,
+            access_caller=True,
+        )
+        linker.define_func(
+            "wasi_snapshot_preview1",
+            "clock_time_get",
+            wasmtime.FuncType([i32, wasmtime.ValType.i64(), i32], [i32]),
+            self._clock_time_get,
+            access_caller=True,
+        )
+        return linker
+
+    def _clock_time_get(self, caller: wasmtime.Caller, clock_id: int, _precision: int, out_ptr: int) -> int:
+        now = self._clock.now_ns(clock_id)
+        if now is None:
+            return poll.ERRNO_INVAL
+        memory = caller["memory"]
+        assert isinstance(memory, wasmtime.Memory)
+        memory.write(caller, now.to_bytes(8, "little"), out_ptr)
+        return poll.ERRNO_SUCCESS
+
+    def _poll_oneoff(
+        self, caller: wasmtime.Caller, in_ptr: int, out_ptr: int, count: int, nevents_ptr: int
+    ) -> int:
+        memory = caller["memory"]
+        assert isinstance(memory, wasmtime.Memory)
+        if count == 0:
+            return poll.ERRNO_INVAL
+        subscriptions = poll.parse_subscriptions(
+            memory.read(caller, in_ptr, in_ptr + count * 48)
+        )
+        status = poll.hypercall_status(subscriptions, self._clock)
+        if status is not None:
+            self._hypercall(caller, memory, status)
+            events = subscriptions
+        else:
+            wait, events = poll.fired(subscriptions, self._clock)
+            self._sleep(wait)
+        memory.write(caller, b"".join(poll.encode_event(event) for event in events), out_ptr)
+        memory.write(caller, len(events).to_bytes(4, "little"), nevents_ptr)
+        return poll.ERRNO_SUCCESS
+
+    def _sleep(self, seconds: float) -> None:
+        remaining = self._deadline - time.monotonic()
+        if seconds <= remaining:
+            self._wake.wait(seconds)
+            return
+        self._wake.wait(max(0.0, remaining))
+        raise DeadlineExceeded(f"the guest slept past its {self._current.limits.timeout_seconds}s deadline")
+
+    def _hypercall(self, caller: wasmtime.Caller, memory: wasmtime.Memory, status: int) -> None:
+        assert self._store is not None
+        self._replies.put(
+            CellRun(
+                exit_code=status & 0xFF,
+                trap=TrapReason.MEMORY_LIMIT if status & poll.STATUS_MEMORY_ERROR else None,
+                trap_message="the guest ran out of memory (MemoryError)"
+                if status & poll.STATUS_MEMORY_ERROR
+                else "",
+                fuel_left=self._store.get_fuel(),
+                memory_bytes=memory.data_len(caller),
+            )
+        )
+        request = self._requests.get()
+        if request is None:
+            raise _Shutdown
+        self._current = request
+        self._store.set_fuel(request.limits.fuel)
+        self._store.set_epoch_deadline(deadline_ticks(request.limits.timeout_seconds))
+        self._deadline = time.monotonic() + request.limits.timeout_seconds
+
+    def _stopped_by(self, error: Exception) -> CellRun:
+        memory_bytes = self._memory.data_len(self._store) if self._memory and self._store else 0
+        reason = classify_stop(error, memory_bytes, self.spec.memory_bytes)
+        exit_code = error.code if isinstance(error, wasmtime.ExitTrap) else -1
+        fuel_left = self._store.get_fuel() if self._store else 0
+        return CellRun(
+            exit_code=exit_code,
+            trap=reason,
+            trap_message=_describe(error),
+            fuel_left=fuel_left,
+            memory_bytes=memory_bytes,
+        )
+
+
+def _describe(error: Exception) -> str:
+    text = str(error).strip().splitlines()
+    return text[0] if text else type(error).__name__
+

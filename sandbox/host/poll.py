@@ -1,0 +1,103 @@
+"""Our implementation of WASI ``poll_oneoff`` and ``clock_time_get``: bounded sleeps, and the
+driver's hypercall.
+
+wasmtime's own ``poll_oneoff`` sleeps in native code where no epoch deadline can reach it, so a
+guest calling ``time.sleep(10**6)`` would outlive its deadline. We replace the function
+completely (a host function cannot delegate to wasmtime's WASI implementation) and sleep on a
+host event, capped at the call's deadline.
+
+The same function doubles as the channel between host and guest driver: a single clock
+subscription of ``HYPERCALL_SECONDS + status`` seconds from now means "this cell finished with
+``status``; hand me the next one". Guest code that forges it can only end its own cell.
+CPython sleeps with absolute monotonic deadlines, so we also serve ``clock_time_get`` from the
+same clock that ``poll_oneoff`` measures against.
+"""
+
+from __future__ import annotations
+
+import struct
+import time
+from dataclasses import dataclass
+
+HYPERCALL_SECONDS = 3_141_592_653
+HYPERCALL_STATUS_RANGE = 1 << 16
+# Status bit the drivers set when a cell died of MemoryError (the low byte is the exit code).
+STATUS_MEMORY_ERROR = 0x100
+
+_NANOS = 1_000_000_000
+_SUBSCRIPTION = struct.Struct("<QB7xI4xQQH6x")  # userdata, tag, clock id | fd, timeout, precision, flags
+_EVENT = struct.Struct("<QHB5xQH6x")  # userdata, errno, type, nbytes, flags
+_TAG_CLOCK = 0
+_CLOCK_REALTIME = 0
+_CLOCK_MONOTONIC = 1
+_FLAG_ABSTIME = 1
+ERRNO_SUCCESS = 0
+ERRNO_INVAL = 28
+
+
+class GuestClock:
+    """The clocks one guest sees; its monotonic clock starts at zero when the guest is made."""
+
+    def __init__(self) -> None:
+        self._origin = time.monotonic_ns()
+
+    def now_ns(self, clock_id: int) -> int | None:
+        """The reading of WASI clock ``clock_id``, or None for an unknown clock."""
+        if clock_id == _CLOCK_REALTIME:
+            return time.time_ns()
+        if clock_id == _CLOCK_MONOTONIC:
+            return time.monotonic_ns() - self._origin
+        if clock_id in (2, 3):  # process and thread CPU time: the guest owns its thread
+            return time.thread_time_ns()
+        return None
+
+
+@dataclass(frozen=True)
+class Subscription:
+    userdata: int
+    tag: int
+    clock_id: int
+    timeout_ns: int
+    flags: int
+
+    def wait_ns(self, clock: GuestClock) -> int:
+        """How long this clock subscription asks to wait, from now."""
+        if not self.flags & _FLAG_ABSTIME:
+            return self.timeout_ns
+        now = clock.now_ns(self.clock_id)
+        return max(0, self.timeout_ns - now) if now is not None else 0
+
+
+def parse_subscriptions(raw: bytes) -> list[Subscription]:
+    subscriptions = []
+    for offset in range(0, len(raw), _SUBSCRIPTION.size):
+        userdata, tag, clock_or_fd, timeout, _precision, flags = _SUBSCRIPTION.unpack_from(raw, offset)
+        subscriptions.append(Subscription(userdata, tag, clock_or_fd, timeout, flags))
+    return subscriptions
+
+
+def hypercall_status(subscriptions: list[Subscription], clock: GuestClock) -> int | None:
+    """The status a driver reports, if these subscriptions are its hypercall."""
+    if len(subscriptions) != 1 or subscriptions[0].tag != _TAG_CLOCK:
+        return None
+    # Rounded to whole seconds: an absolute deadline reaches us a few microseconds late.
+    status = (subscriptions[0].wait_ns(clock) + _NANOS // 2) // _NANOS - HYPERCALL_SECONDS
+    return status if 0 <= status < HYPERCALL_STATUS_RANGE else None
+
+
+def encode_event(subscription: Subscription) -> bytes:
+    """The event reporting ``subscription`` as fired (clock elapsed, or descriptor ready)."""
+    return _EVENT.pack(subscription.userdata, ERRNO_SUCCESS, subscription.tag, 0, 0)
+
+
+def fired(subscriptions: list[Subscription], clock: GuestClock) -> tuple[float, list[Subscription]]:
+    """How long to wait and which subscriptions fire then, as a real poll would report them.
+
+    Descriptor subscriptions (stdin, files) are always ready: there is nothing to wait for in a
+    sandbox with no sockets and an empty stdin. Otherwise the earliest clock fires.
+    """
+    ready = [sub for sub in subscriptions if sub.tag != _TAG_CLOCK]
+    if ready:
+        return 0.0, ready
+    earliest = min(subscriptions, key=lambda sub: sub.wait_ns(clock))
+    return earliest.wait_ns(clock) / _NANOS, [earliest]

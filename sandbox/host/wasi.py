@@ -1,0 +1,45 @@
+"""WASI wiring: exactly the directories, variables and streams a guest is handed.
+
+Nothing is inherited from the host: argv and environment are explicit, stdin is empty, the
+workspace is the only writable directory, data mounts and the driver's control directory are
+read-only, and stdout/stderr go to bounded in-memory captures.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import wasmtime
+
+CONTROL_GUEST_PATH = "/.sandbox"
+
+
+@dataclass(frozen=True)
+class GuestFilesystem:
+    """The host directories a guest sees, and where."""
+
+    workspace: Path
+    workspace_guest_path: str
+    control_dir: Path
+    read_only_mounts: tuple[tuple[Path, str], ...]
+
+
+def build_wasi_config(
+    argv: list[str],
+    env: Iterable[tuple[str, str]],
+    filesystem: GuestFilesystem,
+    on_stdout: Callable[[bytes], int],
+    on_stderr: Callable[[bytes], int],
+) -> wasmtime.WasiConfig:
+    config = wasmtime.WasiConfig()
+    config.argv = argv
+    config.env = [list(pair) for pair in env]
+    config.stdout_custom = on_stdout
+    config.stderr_custom = on_stderr
+    config.preopen_dir(str(filesystem.workspace), filesystem.workspace_guest_path, True)
+    config.preopen_dir(str(filesystem.control_dir), CONTROL_GUEST_PATH, False)
+    for host, guest in filesystem.read_only_mounts:
+        config.preopen_dir(str(host), guest, False)
+    return config

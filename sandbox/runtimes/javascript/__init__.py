@@ -1,0 +1,1 @@
+"""QuickJS-NG in its WASI reactor build (shipped by ``qjs-wasi-reactor.wasm``)."""

