@@ -72,6 +72,25 @@ Object.assign(globalThis, {
   clearTimeout: os.clearTimeout,
 });
 
+function formatForConsole(value) {
+  if (typeof value === "string") return value;
+  if (value instanceof Error) return `${value.name}: ${value.message}`;
+  try {
+    return JSON.stringify(value) ?? String(value);
+  } catch {
+    return String(value);
+  }
+}
+
+// QuickJS only has console.log; models expect the rest of the console, errors on stderr.
+const writeStderr = (...values) => std.err.puts(values.map(formatForConsole).join(" ") + "\n");
+Object.assign(console, {
+  error: writeStderr,
+  warn: writeStderr,
+  info: console.log,
+  debug: console.log,
+});
+
 function isOutOfMemory(error) {
   return error instanceof InternalError && /out of memory/.test(String(error.message));
 }

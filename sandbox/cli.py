@@ -1,0 +1,93 @@
+"""The ``llm-wasm-sandbox`` command: run code in a sandbox, or serve the sandbox over MCP."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from sandbox.core.factory import create_sandbox
+from sandbox.core.policy import ExecutionPolicy
+from sandbox.core.runtime_type import RuntimeType
+
+app = typer.Typer(
+    help="Run untrusted Python and JavaScript inside WebAssembly, with hard limits.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+
+_MIB = 1024 * 1024
+
+
+@app.command()
+def run(
+    file: Annotated[
+        Path | None, typer.Argument(help="Source file to run ('-' reads standard input).")
+    ] = None,
+    code: Annotated[str | None, typer.Option("-c", "--code", help="Code to run.")] = None,
+    lang: Annotated[RuntimeType, typer.Option("--lang", help="Guest language.")] = RuntimeType.PYTHON,
+    json_output: Annotated[bool, typer.Option("--json", help="Print the SandboxResult as JSON.")] = False,
+    timeout: Annotated[float | None, typer.Option(help="Wall-clock deadline in seconds.")] = None,
+    memory: Annotated[int | None, typer.Option(help="Guest memory limit in MiB.")] = None,
+    session: Annotated[str | None, typer.Option(help="Reuse this session's workspace.")] = None,
+) -> None:
+    """Run FILE or -c CODE; print the guest's output and exit with the guest's exit code."""
+    source = _read_source(file, code)
+    overrides: dict[str, object] = {}
+    if timeout is not None:
+        overrides["timeout_seconds"] = timeout
+    if memory is not None:
+        overrides["memory_bytes"] = memory * _MIB
+    try:
+        policy = ExecutionPolicy(**overrides)
+    except ValueError as error:
+        raise typer.BadParameter(str(error)) from None
+    with create_sandbox(lang, policy, session_id=session) as sandbox:
+        result = sandbox.execute(source)
+    if json_output:
+        typer.echo(result.model_dump_json(indent=2))
+    else:
+        sys.stdout.write(result.stdout)
+        sys.stderr.write(result.stderr)
+        if result.trap_reason:
+            sys.stderr.write(f"[sandbox] stopped: {result.trap_reason.value}\n")
+    raise typer.Exit(result.exit_code if result.exit_code >= 0 else 128)
+
+
+@app.command()
+def mcp(
+    transport: Annotated[str, typer.Option(help="stdio or http.")] = "stdio",
+    host: Annotated[str, typer.Option(help="HTTP bind address.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="HTTP port.")] = 8080,
+    auth_token: Annotated[
+        str | None,
+        typer.Option(envvar="LLM_WASM_SANDBOX_MCP_TOKEN", help="Bearer token HTTP clients must send."),
+    ] = None,
+    external_files: Annotated[
+        list[Path] | None, typer.Option(help="Host files exposed read-only at /external/.")
+    ] = None,
+) -> None:
+    """Serve the sandbox to MCP clients (stdio by default, Streamable HTTP at /mcp)."""
+    from sandbox.mcp.server import serve  # the MCP SDK is only loaded for this command
+
+    serve(transport=transport, host=host, port=port, auth_token=auth_token, external_files=external_files or [])
+
+
+def _read_source(file: Path | None, code: str | None) -> str:
+    if (file is None) == (code is None):
+        raise typer.BadParameter("give exactly one of FILE or -c CODE")
+    if code is not None:
+        return code
+    assert file is not None
+    if str(file) == "-":
+        return sys.stdin.read()
+    try:
+        return file.read_text(encoding="utf-8")
+    except OSError as error:
+        raise typer.BadParameter(f"cannot read {file}: {error.strerror}") from None
+
+
+def main() -> None:
+    app()

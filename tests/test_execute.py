@@ -1,0 +1,163 @@
+"""The public API end to end: real guests in real wasmtime."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from pathlib import Path
+
+import pytest
+
+from sandbox import ExecutionPolicy, RuntimeType, Sandbox, SandboxClosedError, create_sandbox
+
+HELLO = {
+    RuntimeType.PYTHON: "print('hello from', 'python')",
+    RuntimeType.JAVASCRIPT: "console.log('hello from', 'javascript')",
+}
+
+
+def test_hello_world_fills_every_result_field(runtime: RuntimeType) -> None:
+    with create_sandbox(runtime) as sandbox:
+        result = sandbox.execute(HELLO[runtime])
+    assert result.success, result.stderr
+    assert result.stdout == f"hello from {runtime.value}\n"
+    assert result.stderr == ""
+    assert result.exit_code == 0
+    assert result.fuel_consumed > 0
+    assert result.memory_used_bytes > 0
+    assert result.duration_ms > 0
+    assert result.workspace_path == str(sandbox.workspace_path)
+    assert Path(result.workspace_path).is_dir()
+    assert result.metadata["trap_reason"] is None
+    assert result.metadata["stdout_truncated"] is False
+    assert uuid.UUID(sandbox.session_id)
+
+
+def test_runtime_type_values() -> None:
+    assert [kind.value for kind in RuntimeType] == ["python", "javascript"]
+    with pytest.raises(ValueError, match="allowed: 'python', 'javascript'"):
+        create_sandbox("ruby")
+
+
+def test_guest_error_is_a_result_with_user_frames_only(python_sandbox: Sandbox) -> None:
+    result = python_sandbox.execute("x = 1\nraise ValueError('bad value')")
+    assert not result.success
+    assert result.exit_code == 1
+    assert result.metadata["trap_reason"] is None
+    assert 'File "<cell>", line 2' in result.stderr
+    assert "ValueError: bad value" in result.stderr
+    assert "guest_driver" not in result.stderr and "<string>" not in result.stderr
+
+
+def test_javascript_error_is_a_result(js_sandbox: Sandbox) -> None:
+    result = js_sandbox.execute("null.field")
+    assert not result.success
+    assert result.exit_code == 1
+    assert "TypeError" in result.stderr
+
+
+def test_sys_exit_code_is_reported(python_sandbox: Sandbox) -> None:
+    result = python_sandbox.execute("import sys\nprint('bye')\nsys.exit(7)")
+    assert result.exit_code == 7
+    assert result.stdout == "bye\n"
+    assert not result.success
+
+
+def test_files_created_and_modified(runtime: RuntimeType) -> None:
+    write = {
+        RuntimeType.PYTHON: "open('a.txt', 'w').write('one')",
+        RuntimeType.JAVASCRIPT: "writeText('a.txt', 'one')",
+    }
+    rewrite = {
+        RuntimeType.PYTHON: "open('a.txt', 'a').write('two'); import os; os.makedirs('d', exist_ok=True); open('d/b.txt','w').write('x')",
+        RuntimeType.JAVASCRIPT: "appendText('a.txt', 'two'); makeDir('d'); writeText('d/b.txt', 'x')",
+    }
+    with create_sandbox(runtime) as sandbox:
+        first = sandbox.execute(write[runtime])
+        second = sandbox.execute(rewrite[runtime])
+        assert (sandbox.workspace_path / "a.txt").read_text() == "onetwo"
+    assert first.files_created == ["a.txt"]
+    assert second.files_created == ["d/b.txt"]
+    assert second.files_modified == ["a.txt"]
+
+
+def test_javascript_file_helpers(js_sandbox: Sandbox) -> None:
+    result = js_sandbox.execute(
+        "writeJson('data.json', {a: [1, 2]});"
+        "console.log(JSON.stringify(readJson('data.json')), exists('data.json'), exists('nope'));"
+        "console.log(listDir().join(','));"
+        "removeFile('data.json'); console.log(exists('data.json'));"
+        "try { readText('missing.txt') } catch (e) { console.log(e.message) }"
+    )
+    assert result.success, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == '{"a":[1,2]} true false'
+    assert lines[1] == "data.json"
+    assert lines[2] == "false"
+    assert lines[3].startswith('readText("missing.txt"): ')
+
+
+def test_javascript_language_features(js_sandbox: Sandbox) -> None:
+    result = js_sandbox.execute(
+        "const xs = [3, 1, 2].toSorted(); class A { #p = 1; get p() { return this.#p } }\n"
+        "console.error('to stderr');\n"
+        "const v = await new Promise((resolve) => setTimeout(() => resolve(xs.at(-1)), 10));\n"
+        "console.log(JSON.stringify({xs, p: new A().p, v, big: 2n ** 64n + ''}));"
+    )
+    assert result.success, result.stderr
+    assert result.stdout == '{"xs":[1,2,3],"p":1,"v":3,"big":"18446744073709551616"}\n'
+    assert "to stderr" in result.stderr
+
+
+def test_python_cell_echoes_last_expression(python_sandbox: Sandbox) -> None:
+    assert python_sandbox.execute("x = 6\nx * 7").stdout == "42\n"
+    assert python_sandbox.execute("print('once')").stdout == "once\n"  # None is not echoed
+
+
+def test_parallel_sandboxes_in_threads() -> None:
+    results: dict[int, str] = {}
+
+    def work(index: int) -> None:
+        with create_sandbox(RuntimeType.PYTHON) as sandbox:
+            results[index] = sandbox.execute(f"print(sum(range({index} * 1000)))").stdout
+
+    threads = [threading.Thread(target=work, args=(index,)) for index in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert results == {index: f"{sum(range(index * 1000))}\n" for index in range(4)}
+
+
+def test_closed_sandbox_refuses_execute() -> None:
+    sandbox = create_sandbox(RuntimeType.JAVASCRIPT)
+    sandbox.close()
+    with pytest.raises(SandboxClosedError, match="closed"):
+        sandbox.execute("1")
+
+
+def test_execute_rejects_bad_arguments(python_sandbox: Sandbox) -> None:
+    with pytest.raises(TypeError, match="code must be a str"):
+        python_sandbox.execute(b"print(1)")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="timeout_seconds"):
+        python_sandbox.execute("1", timeout_seconds=0)
+
+
+def test_reopen_session_keeps_files(runtime: RuntimeType) -> None:
+    with create_sandbox(runtime) as first:
+        (first.workspace_path / "kept.txt").write_text("still here")
+        session_id = first.session_id
+    read = {
+        RuntimeType.PYTHON: "print(open('kept.txt').read())",
+        RuntimeType.JAVASCRIPT: "console.log(readText('kept.txt'))",
+    }
+    with create_sandbox(runtime, session_id=session_id) as again:
+        assert again.workspace_path == first.workspace_path
+        assert again.execute(read[runtime]).stdout == "still here\n"
+
+
+def test_custom_guest_mount_path() -> None:
+    with create_sandbox(RuntimeType.PYTHON, ExecutionPolicy(guest_mount_path="/work")) as sandbox:
+        result = sandbox.execute("import os; print(os.getcwd()); _ = open('f', 'w').write('1')")
+    assert result.stdout == "/work\n"
+    assert result.files_created == ["f"]

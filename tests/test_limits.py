@@ -1,0 +1,140 @@
+"""Every hard limit, provoked by hostile code; after each, the host and the next call are fine."""
+
+from __future__ import annotations
+
+import resource
+import time
+
+import pytest
+
+from sandbox import ExecutionPolicy, RuntimeType, TrapReason, create_sandbox
+
+SPIN = {RuntimeType.PYTHON: "while True:\n    pass", RuntimeType.JAVASCRIPT: "for (;;) {}"}
+SET_STATE = {RuntimeType.PYTHON: "kept = 1", RuntimeType.JAVASCRIPT: "var kept = 1"}
+PRINT_STATE = {
+    RuntimeType.PYTHON: "print(kept)",
+    RuntimeType.JAVASCRIPT: "console.log(typeof kept === 'undefined' ? 'gone' : kept)",
+}
+
+
+def test_infinite_loop_stopped_by_fuel_then_session_restarts(runtime: RuntimeType) -> None:
+    policy = ExecutionPolicy(fuel_budget=200_000_000, timeout_seconds=60)
+    with create_sandbox(runtime, policy) as sandbox:
+        sandbox.execute(SET_STATE[runtime])
+        result = sandbox.execute(SPIN[runtime])
+        assert not result.success
+        assert result.trap_reason is TrapReason.FUEL_EXHAUSTED
+        assert result.fuel_consumed == 200_000_000
+        assert result.metadata["session_reset"] is True
+        assert result.metadata["session_reset_reason"] == "fuel_exhausted"
+        after = sandbox.execute(PRINT_STATE[runtime])
+    # A fresh interpreter: the variable from before the stop is gone.
+    assert after.stdout == "gone\n" or "NameError: name 'kept' is not defined" in after.stderr
+
+
+def test_infinite_loop_stopped_by_deadline(runtime: RuntimeType) -> None:
+    policy = ExecutionPolicy(fuel_budget=10**15, timeout_seconds=0.5)
+    with create_sandbox(runtime, policy) as sandbox:
+        started = time.monotonic()
+        result = sandbox.execute(SPIN[runtime])
+        elapsed = time.monotonic() - started
+        assert result.trap_reason is TrapReason.TIMEOUT
+        assert 0.4 < elapsed < 3
+        assert sandbox.execute("1").success
+
+
+def test_sleep_is_bounded_by_the_deadline(runtime: RuntimeType) -> None:
+    sleep = {
+        RuntimeType.PYTHON: "import time\ntime.sleep(3600)",
+        RuntimeType.JAVASCRIPT: "os.sleep(3600 * 1000)",
+    }
+    with create_sandbox(runtime) as sandbox:
+        started = time.monotonic()
+        result = sandbox.execute(sleep[runtime], timeout_seconds=0.5)
+        assert time.monotonic() - started < 3
+        assert result.trap_reason is TrapReason.TIMEOUT
+
+
+def test_short_sleep_really_sleeps() -> None:
+    with create_sandbox(RuntimeType.PYTHON) as sandbox:
+        result = sandbox.execute(
+            "import time\nt = time.monotonic()\ntime.sleep(0.2)\nprint(time.monotonic() - t >= 0.2)"
+        )
+    assert result.stdout == "True\n"
+
+
+def test_per_call_timeout_override() -> None:
+    with create_sandbox(RuntimeType.PYTHON, ExecutionPolicy(fuel_budget=10**15)) as sandbox:
+        result = sandbox.execute(SPIN[RuntimeType.PYTHON], timeout_seconds=0.3)
+    assert result.trap_reason is TrapReason.TIMEOUT
+    assert result.metadata["timeout_seconds"] == 0.3
+
+
+def _peak_rss_bytes() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def test_memory_bomb_stopped_at_the_limit(runtime: RuntimeType) -> None:
+    bomb = {
+        RuntimeType.PYTHON: "blocks = []\nwhile True:\n    blocks.append(bytearray(8 * 1024 * 1024))",
+        RuntimeType.JAVASCRIPT: "const blocks = []; for (;;) blocks.push(new Uint8Array(8 * 1024 * 1024));",
+    }
+    limit = 64 * 1024 * 1024
+    with create_sandbox(runtime, ExecutionPolicy(memory_bytes=limit)) as sandbox:
+        before = _peak_rss_bytes()
+        result = sandbox.execute(bomb[runtime])
+        grown = _peak_rss_bytes() - before
+        assert result.trap_reason is TrapReason.MEMORY_LIMIT, result.stderr
+        assert result.memory_used_bytes <= limit
+        assert grown < 256 * 1024 * 1024
+        assert sandbox.execute("1 + 1").success
+
+
+def test_output_flood_is_capped(runtime: RuntimeType) -> None:
+    flood = {
+        RuntimeType.PYTHON: "for i in range(200_000):\n    print('x' * 99)",
+        RuntimeType.JAVASCRIPT: "for (let i = 0; i < 200000; i++) console.log('x'.repeat(99));",
+    }
+    policy = ExecutionPolicy(stdout_max_bytes=10_000)
+    with create_sandbox(runtime, policy) as sandbox:
+        result = sandbox.execute(flood[runtime])
+    assert result.success, result.stderr
+    assert len(result.stdout.encode()) == 10_000
+    assert result.metadata["stdout_truncated"] is True
+    assert result.metadata["stdout_bytes"] == 200_000 * 100
+
+
+def test_stderr_flood_is_capped() -> None:
+    policy = ExecutionPolicy(stderr_max_bytes=1000)
+    with create_sandbox(RuntimeType.PYTHON, policy) as sandbox:
+        result = sandbox.execute("import sys\nfor i in range(10_000):\n    sys.stderr.write('e' * 50)")
+    assert len(result.stderr) == 1000
+    assert result.metadata["stderr_truncated"] is True
+
+
+def test_guest_exit_does_not_take_down_the_host(runtime: RuntimeType) -> None:
+    exit_now = {RuntimeType.PYTHON: "import os\nos._exit(3)", RuntimeType.JAVASCRIPT: "std.exit(3)"}
+    with create_sandbox(runtime) as sandbox:
+        result = sandbox.execute(exit_now[runtime])
+        assert result.trap_reason is TrapReason.GUEST_EXIT
+        assert result.exit_code == 3
+        assert result.metadata["session_reset"] is True
+        assert sandbox.execute("1").success
+
+
+def test_deep_recursion_is_an_error_not_a_crash(runtime: RuntimeType) -> None:
+    recurse = {
+        RuntimeType.PYTHON: "def f(n):\n    return f(n + 1)\nf(0)",
+        RuntimeType.JAVASCRIPT: "function f(n) { return f(n + 1) } f(0)",
+    }
+    with create_sandbox(runtime) as sandbox:
+        result = sandbox.execute(recurse[runtime])
+        assert not result.success
+        assert "RecursionError" in result.stderr or "RangeError" in result.stderr or result.trap_reason
+        assert sandbox.execute("1").success
+
+
+@pytest.mark.parametrize("bad", [{"memory_bytes": 10}, {"timeout_seconds": 0}, {"fuel_budget": -1}])
+def test_limits_are_validated(bad: dict[str, object]) -> None:
+    with pytest.raises(ValueError, match=next(iter(bad))):
+        ExecutionPolicy(**bad)
