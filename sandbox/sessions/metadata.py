@@ -1,0 +1,91 @@
+"""Host-only bookkeeping for a session, kept in ``<root>/<id>/session.json``.
+
+The file sits beside the workspace, not inside it, so guest code can neither read nor forge
+it: list_sessions() and prune_sessions() trust its timestamps and execution count.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+import threading
+from datetime import UTC, datetime
+from pathlib import Path
+
+from pydantic import AwareDatetime, BaseModel, Field, ValidationError
+
+METADATA_FILE = "session.json"
+
+# Sandboxes of one process that share a session id would otherwise lose increments of the
+# counter. Across processes an update can still be lost; that only skews a statistic.
+_update_lock = threading.Lock()
+
+
+class SessionMetadata(BaseModel):
+    """What the host knows about a session that its workspace files cannot tell."""
+
+    session_id: str
+    # The runtime of the latest execution: a session id may be reopened with another runtime.
+    runtime: str
+    created_at: AwareDatetime
+    last_used_at: AwareDatetime
+    executions: int = Field(ge=0)
+
+
+def record_creation(session_directory: Path, session_id: str, runtime: str) -> None:
+    """Start the record of a session; reopening an existing one keeps its creation time."""
+    with _update_lock:
+        if load_metadata(session_directory) is None:
+            _write(session_directory, _fresh(session_id, runtime))
+
+
+def record_execution(session_directory: Path, runtime: str) -> None:
+    """Count one execution, so that sessions are pruned by their last use, not their age."""
+    with _update_lock:
+        current = load_metadata(session_directory) or _fresh(session_directory.name, runtime)
+        updated = current.model_copy(
+            update={
+                "runtime": runtime,
+                "last_used_at": datetime.now(UTC),
+                "executions": current.executions + 1,
+            }
+        )
+        _write(session_directory, updated)
+
+
+def load_metadata(session_directory: Path) -> SessionMetadata | None:
+    """The session's record, or None if it has none or it is unreadable.
+
+    A damaged record is treated as missing rather than raised: callers then fall back to the
+    workspace mtime, and the next record_execution() rewrites it.
+    """
+    try:
+        return SessionMetadata.model_validate_json((session_directory / METADATA_FILE).read_bytes())
+    except (FileNotFoundError, ValidationError):
+        return None
+
+
+def _fresh(session_id: str, runtime: str) -> SessionMetadata:
+    now = datetime.now(UTC)
+    return SessionMetadata(
+        session_id=session_id, runtime=runtime, created_at=now, last_used_at=now, executions=0
+    )
+
+
+def _write(session_directory: Path, metadata: SessionMetadata) -> None:
+    """Replace the file atomically, so a concurrent reader never sees half a record.
+
+    There is no fsync: this runs on every execution, and a crash costs at most one count.
+    """
+    descriptor, temporary = tempfile.mkstemp(
+        dir=session_directory, prefix=".session.", suffix=".tmp"
+    )
+    try:
+        with os.fdopen(descriptor, "wb") as stream:
+            stream.write(metadata.model_dump_json().encode())
+        os.replace(temporary, session_directory / METADATA_FILE)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)
+        raise

@@ -1,0 +1,54 @@
+"""The llm-wasm-sandbox command, run as a real subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+CLI = [sys.executable, "-m", "sandbox"]
+
+
+def _run(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*CLI, *args], input=stdin, capture_output=True, text=True, timeout=120, env=os.environ.copy()
+    )
+
+
+def test_run_code_prints_output_and_exit_code() -> None:
+    done = _run("run", "-c", "import sys\nprint('out')\nprint('err', file=sys.stderr)\nsys.exit(4)")
+    assert done.stdout == "out\n"
+    assert "err" in done.stderr
+    assert done.returncode == 4
+
+
+def test_run_javascript_file(tmp_path: Path) -> None:
+    script = tmp_path / "hello.js"
+    script.write_text("console.log([1, 2, 3].map((x) => x * 2).join(' '))")
+    done = _run("run", "--lang", "javascript", str(script))
+    assert done.stdout == "2 4 6\n"
+    assert done.returncode == 0
+
+
+def test_run_json_output_and_stdin() -> None:
+    done = _run("run", "--json", "-", stdin="print(1 + 1)")
+    result = json.loads(done.stdout)
+    assert result["stdout"] == "2\n"
+    assert result["success"] is True
+    assert result["metadata"]["runtime"] == "python"
+
+
+def test_run_limits_from_flags() -> None:
+    done = _run("run", "--timeout", "0.5", "-c", "import time\ntime.sleep(10)")
+    assert done.returncode == 128
+    assert "stopped: timeout" in done.stderr
+
+
+def test_bad_arguments_are_explained() -> None:
+    done = _run("run", "--memory", "1", "-c", "1")
+    assert done.returncode == 2
+    assert "memory_bytes" in done.stderr
+    done = _run("run")
+    assert "exactly one of FILE or -c CODE" in done.stderr
