@@ -1,10 +1,10 @@
 """llm-wasm-sandbox: run untrusted, LLM-generated Python and JavaScript in WebAssembly.
 
-    from sandbox import create_sandbox, RuntimeType
+from sandbox import create_sandbox, RuntimeType
 
-    with create_sandbox(RuntimeType.PYTHON) as sb:
-        result = sb.execute("print(6 * 7)")
-        print(result.stdout)  # "42\\n"
+with create_sandbox(RuntimeType.PYTHON) as sb:
+    result = sb.execute("print(6 * 7)")
+    print(result.stdout)  # "42\\n"
 """
 
 from sandbox.core.errors import (
@@ -20,20 +20,40 @@ from sandbox.core.factory import create_sandbox
 from sandbox.core.policy import ExecutionPolicy
 from sandbox.core.result import SandboxResult, TrapReason
 from sandbox.core.runtime_type import RuntimeType
+from sandbox.sessions.files import (
+    PruneReport,
+    SessionInfo,
+    delete_session_file,
+    delete_session_workspace,
+    list_session_files,
+    list_sessions,
+    prune_sessions,
+    read_session_file,
+    write_session_file,
+)
 from sandbox.sessions.sandbox import Sandbox
 
 __all__ = [
     "ExecutionPolicy",
     "GuestStartupError",
     "InvalidSessionIdError",
+    "PruneReport",
     "RuntimeIntegrityError",
     "RuntimeType",
     "Sandbox",
     "SandboxClosedError",
     "SandboxError",
     "SandboxResult",
+    "SessionInfo",
     "SessionNotFoundError",
     "TrapReason",
     "WorkspacePathError",
     "create_sandbox",
+    "delete_session_file",
+    "delete_session_workspace",
+    "list_session_files",
+    "list_sessions",
+    "prune_sessions",
+    "read_session_file",
+    "write_session_file",
 ]

@@ -27,8 +27,12 @@ def run(
         Path | None, typer.Argument(help="Source file to run ('-' reads standard input).")
     ] = None,
     code: Annotated[str | None, typer.Option("-c", "--code", help="Code to run.")] = None,
-    lang: Annotated[RuntimeType, typer.Option("--lang", help="Guest language.")] = RuntimeType.PYTHON,
-    json_output: Annotated[bool, typer.Option("--json", help="Print the SandboxResult as JSON.")] = False,
+    lang: Annotated[
+        RuntimeType, typer.Option("--lang", help="Guest language.")
+    ] = RuntimeType.PYTHON,
+    json_output: Annotated[
+        bool, typer.Option("--json", help="Print the SandboxResult as JSON.")
+    ] = False,
     timeout: Annotated[float | None, typer.Option(help="Wall-clock deadline in seconds.")] = None,
     memory: Annotated[int | None, typer.Option(help="Guest memory limit in MiB.")] = None,
     session: Annotated[str | None, typer.Option(help="Reuse this session's workspace.")] = None,
@@ -41,7 +45,7 @@ def run(
     if memory is not None:
         overrides["memory_bytes"] = memory * _MIB
     try:
-        policy = ExecutionPolicy(**overrides)
+        policy = ExecutionPolicy.model_validate(overrides)
     except ValueError as error:
         raise typer.BadParameter(str(error)) from None
     with create_sandbox(lang, policy, session_id=session) as sandbox:
@@ -63,7 +67,9 @@ def mcp(
     port: Annotated[int, typer.Option(help="HTTP port.")] = 8080,
     auth_token: Annotated[
         str | None,
-        typer.Option(envvar="LLM_WASM_SANDBOX_MCP_TOKEN", help="Bearer token HTTP clients must send."),
+        typer.Option(
+            envvar="LLM_WASM_SANDBOX_MCP_TOKEN", help="Bearer token HTTP clients must send."
+        ),
     ] = None,
     external_files: Annotated[
         list[Path] | None, typer.Option(help="Host files exposed read-only at /external/.")
@@ -72,7 +78,13 @@ def mcp(
     """Serve the sandbox to MCP clients (stdio by default, Streamable HTTP at /mcp)."""
     from sandbox.mcp.server import serve  # the MCP SDK is only loaded for this command
 
-    serve(transport=transport, host=host, port=port, auth_token=auth_token, external_files=external_files or [])
+    serve(
+        transport=transport,
+        host=host,
+        port=port,
+        auth_token=auth_token,
+        external_files=external_files or [],
+    )
 
 
 def _read_source(file: Path | None, code: str | None) -> str:

@@ -13,7 +13,12 @@ CLI = [sys.executable, "-m", "sandbox"]
 
 def _run(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [*CLI, *args], input=stdin, capture_output=True, text=True, timeout=120, env=os.environ.copy()
+        [*CLI, *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=os.environ.copy(),
     )
 
 

@@ -161,3 +161,16 @@ def test_custom_guest_mount_path() -> None:
         result = sandbox.execute("import os; print(os.getcwd()); _ = open('f', 'w').write('1')")
     assert result.stdout == "/work\n"
     assert result.files_created == ["f"]
+
+
+def test_sessions_are_listed_with_metadata() -> None:
+    from sandbox import list_sessions, read_session_file, write_session_file
+
+    with create_sandbox(RuntimeType.JAVASCRIPT) as sandbox:
+        write_session_file(sandbox.session_id, "in.txt", "from host")
+        result = sandbox.execute("writeText('out.txt', readText('in.txt').toUpperCase())")
+        assert result.success, result.stderr
+        assert read_session_file(sandbox.session_id, "out.txt") == b"FROM HOST"
+        listed = {info.session_id: info for info in list_sessions()}
+    info = listed[sandbox.session_id]
+    assert (info.runtime, info.executions, info.file_count) == ("javascript", 1, 2)

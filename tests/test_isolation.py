@@ -29,7 +29,9 @@ def test_host_files_are_out_of_reach(python_sandbox: Sandbox, path: str) -> None
 
 
 def test_javascript_cannot_read_host_files(js_sandbox: Sandbox) -> None:
-    result = js_sandbox.execute("console.log(std.loadFile('/etc/passwd'), readText('../../etc/passwd'))")
+    result = js_sandbox.execute(
+        "console.log(std.loadFile('/etc/passwd'), readText('../../etc/passwd'))"
+    )
     assert not result.success
     assert "root:" not in result.stdout
 
@@ -64,7 +66,9 @@ def test_host_environment_does_not_leak(monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.setenv("HOST_SECRET_TOKEN", "do-not-leak")
     policy = ExecutionPolicy(env={"GREETING": "hello"})
     with create_sandbox(RuntimeType.PYTHON, policy) as sandbox:
-        result = sandbox.execute("import os\nprint(sorted(os.environ))\nprint(os.environ['GREETING'])")
+        result = sandbox.execute(
+            "import os\nprint(sorted(os.environ))\nprint(os.environ['GREETING'])"
+        )
     assert "HOST_SECRET_TOKEN" not in result.stdout
     assert "PATH" not in result.stdout and "HOME" not in result.stdout
     assert result.stdout.splitlines()[-1] == "hello"

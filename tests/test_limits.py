@@ -107,7 +107,9 @@ def test_output_flood_is_capped(runtime: RuntimeType) -> None:
 def test_stderr_flood_is_capped() -> None:
     policy = ExecutionPolicy(stderr_max_bytes=1000)
     with create_sandbox(RuntimeType.PYTHON, policy) as sandbox:
-        result = sandbox.execute("import sys\nfor i in range(10_000):\n    sys.stderr.write('e' * 50)")
+        result = sandbox.execute(
+            "import sys\nfor i in range(10_000):\n    sys.stderr.write('e' * 50)"
+        )
     assert len(result.stderr) == 1000
     assert result.metadata["stderr_truncated"] is True
 
@@ -130,7 +132,9 @@ def test_deep_recursion_is_an_error_not_a_crash(runtime: RuntimeType) -> None:
     with create_sandbox(runtime) as sandbox:
         result = sandbox.execute(recurse[runtime])
         assert not result.success
-        assert "RecursionError" in result.stderr or "RangeError" in result.stderr or result.trap_reason
+        assert (
+            "RecursionError" in result.stderr or "RangeError" in result.stderr or result.trap_reason
+        )
         assert sandbox.execute("1").success
 
 

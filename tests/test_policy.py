@@ -17,7 +17,9 @@ def test_defaults_come_from_the_packaged_policy_file() -> None:
     assert policy.env == {}
 
 
-def test_user_policy_file_overrides_defaults(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_user_policy_file_overrides_defaults(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     user_file = tmp_path / "policy.toml"
     user_file.write_text("timeout_seconds = 5.0\n[env]\nLANG = 'C'\n")
     monkeypatch.setenv("LLM_WASM_SANDBOX_POLICY", str(user_file))
@@ -55,3 +57,12 @@ def test_unknown_fields_and_bad_env_are_rejected() -> None:
 def test_policy_round_trips_as_json() -> None:
     policy = ExecutionPolicy(timeout_seconds=3)
     assert ExecutionPolicy.model_validate_json(policy.model_dump_json()) == policy
+
+
+def test_typed_defaults_match_the_policy_file() -> None:
+    import tomllib
+
+    packaged = tomllib.loads(Path("config/policy.toml").read_text())
+    for name, field in ExecutionPolicy.model_fields.items():
+        if name in packaged and not isinstance(packaged[name], dict):
+            assert field.default == packaged[name], name

@@ -29,7 +29,9 @@ def test_tampered_binary_is_refused(tmp_path: Path) -> None:
 
 
 def test_missing_binary_names_the_package(tmp_path: Path) -> None:
-    binary = GuestBinary(name="python", path=tmp_path / "nope.wasm", sha256="0" * 64, package="pkg-x")
+    binary = GuestBinary(
+        name="python", path=tmp_path / "nope.wasm", sha256="0" * 64, package="pkg-x"
+    )
     with pytest.raises(RuntimeIntegrityError, match="reinstall the 'pkg-x' package"):
         verify_binary(binary)
 
@@ -41,7 +43,10 @@ def test_compiled_module_is_cached_on_disk(tmp_path: Path) -> None:
         "with create_sandbox('javascript') as sb:\n"
         "    print(sb.execute('console.log(1)').stdout, end='')\n"
     )
-    env = {"LLM_WASM_SANDBOX_CACHE_DIR": str(tmp_path / "cache"), "LLM_WASM_SANDBOX_HOME": str(tmp_path)}
+    env = {
+        "LLM_WASM_SANDBOX_CACHE_DIR": str(tmp_path / "cache"),
+        "LLM_WASM_SANDBOX_HOME": str(tmp_path),
+    }
     for _ in range(2):  # second run loads the artifact instead of compiling
         done = subprocess.run(
             [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120

@@ -11,6 +11,7 @@ from sandbox.core.runtime_type import RuntimeType
 from sandbox.host.guest import BootSpec, GuestInstance
 from sandbox.host.pool import DEFAULT_POOL_SIZE, WarmPool
 from sandbox.runtimes import runtime_for
+from sandbox.sessions import metadata
 from sandbox.sessions import workspace as workspaces
 from sandbox.sessions.sandbox import Sandbox
 
@@ -34,19 +35,20 @@ def create_sandbox(
     spec = boot_spec(runtime_type, policy)
     root = workspaces.sessions_root()
     if session_id is None:
-        guest, staged = _pool(spec, root).take()
-        new_id, workspace = workspaces.adopt_staged(root, staged)
-        return Sandbox(
-            runtime=runtime_type, policy=policy, session_id=new_id, workspace=workspace, spec=spec, guest=guest
-        )
-    workspace = workspaces.open_workspace(root, session_id)
+        guest, workspace = _pool(spec, root).take()
+        session_id = workspace.parent.name
+    else:
+        session_id = workspaces.validate_session_id(session_id)
+        workspace = workspaces.open_workspace(root, session_id)
+        guest = GuestInstance(spec, workspace)
+    metadata.record_creation(workspace.parent, session_id, runtime_type.value)
     return Sandbox(
         runtime=runtime_type,
         policy=policy,
-        session_id=workspaces.validate_session_id(session_id),
+        session_id=session_id,
         workspace=workspace,
         spec=spec,
-        guest=GuestInstance(spec, workspace),
+        guest=guest,
     )
 
 
@@ -65,7 +67,7 @@ def _pool(spec: BootSpec, root: Path) -> WarmPool:
         pool = _pools.get((spec, root))
         if pool is None:
             root.mkdir(parents=True, exist_ok=True)
-            pool = WarmPool(spec, lambda: workspaces.staged_workspace(root), DEFAULT_POOL_SIZE)
+            pool = WarmPool(spec, lambda: workspaces.spare_workspace(root), DEFAULT_POOL_SIZE)
             _pools[(spec, root)] = pool
         return pool
 

@@ -54,9 +54,13 @@ def _file_defaults(user_file: str | None) -> dict[str, Any]:
 def _guest_path(value: str, what: str) -> str:
     path = PurePosixPath(value)
     if not path.is_absolute() or ".." in path.parts or path == PurePosixPath("/"):
-        raise ValueError(f"{what} must be an absolute guest path below '/', without '..'; got {value!r}")
+        raise ValueError(
+            f"{what} must be an absolute guest path below '/', without '..'; got {value!r}"
+        )
     text = str(path)
-    if any(text == reserved or text.startswith(reserved + "/") for reserved in _RESERVED_GUEST_PATHS):
+    if any(
+        text == reserved or text.startswith(reserved + "/") for reserved in _RESERVED_GUEST_PATHS
+    ):
         raise ValueError(f"{what} {value!r} is reserved for the sandbox driver")
     return text
 
@@ -66,21 +70,34 @@ class ExecutionPolicy(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    fuel_budget: int = Field(gt=0, description="WebAssembly instructions one call may consume.")
-    memory_bytes: int = Field(
-        ge=16 * _MIB, le=4096 * _MIB, description="Maximum guest linear memory, in bytes."
+    # The literal defaults only type the signature: config/policy.toml supplies the real ones
+    # (tests/test_policy.py keeps the two equal).
+    fuel_budget: int = Field(
+        default=10_000_000_000, gt=0, description="WebAssembly instructions one call may consume."
     )
-    timeout_seconds: float = Field(gt=0, le=3600, description="Wall-clock deadline of one call.")
-    stdout_max_bytes: int = Field(ge=0, description="stdout bytes kept per call.")
-    stderr_max_bytes: int = Field(ge=0, description="stderr bytes kept per call.")
-    guest_mount_path: str = Field(description="Where the workspace appears in the guest.")
+    memory_bytes: int = Field(
+        default=256 * _MIB,
+        ge=16 * _MIB,
+        le=4096 * _MIB,
+        description="Maximum guest linear memory, in bytes.",
+    )
+    timeout_seconds: float = Field(
+        default=30.0, gt=0, le=3600, description="Wall-clock deadline of one call."
+    )
+    stdout_max_bytes: int = Field(default=1 * _MIB, ge=0, description="stdout bytes kept per call.")
+    stderr_max_bytes: int = Field(default=1 * _MIB, ge=0, description="stderr bytes kept per call.")
+    guest_mount_path: str = Field(
+        default="/app", description="Where the workspace appears in the guest."
+    )
     mounts: dict[Path, str] = Field(
         default_factory=dict, description="Read-only host directory -> guest path."
     )
     env: dict[str, str] = Field(
         default_factory=dict, description="The guest's whole environment; nothing is inherited."
     )
-    preserve_logs: bool = Field(description="Keep each call's output and result in the session.")
+    preserve_logs: bool = Field(
+        default=False, description="Keep each call's output and result in the session."
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -112,7 +129,9 @@ class ExecutionPolicy(BaseModel):
     def _check_env(cls, value: dict[str, str]) -> dict[str, str]:
         for name, text in value.items():
             if not _ENV_NAME.match(name):
-                raise ValueError(f"environment variable name {name!r} must match [A-Za-z_][A-Za-z0-9_]*")
+                raise ValueError(
+                    f"environment variable name {name!r} must match [A-Za-z_][A-Za-z0-9_]*"
+                )
             if "\0" in text:
                 raise ValueError(f"environment variable {name} contains a NUL byte")
         return value
@@ -124,7 +143,9 @@ class ExecutionPolicy(BaseModel):
             for second in targets[index + 1 :]:
                 a, b = PurePosixPath(first), PurePosixPath(second)
                 if a == b or a in b.parents or b in a.parents:
-                    raise ValueError(f"guest paths {first!r} and {second!r} overlap; mounts must be disjoint")
+                    raise ValueError(
+                        f"guest paths {first!r} and {second!r} overlap; mounts must be disjoint"
+                    )
         return self
 
     @classmethod

@@ -30,7 +30,7 @@ from sandbox.host.capture import OutputCapture
 from sandbox.host.engine import deadline_ticks, shared_engine
 from sandbox.host.limits import CellLimits, DeadlineExceeded, classify_stop
 from sandbox.host.module_cache import GuestBinary, load_module
-from sandbox.host.wasi import CONTROL_GUEST_PATH, GuestFilesystem, build_wasi_config
+from sandbox.host.wasi import GuestFilesystem, build_wasi_config
 
 _BOOT_LIMITS = CellLimits(
     fuel=20_000_000_000, timeout_seconds=120.0, stdout_max_bytes=65536, stderr_max_bytes=65536
@@ -187,12 +187,16 @@ class GuestInstance:
     def _main(self) -> None:
         try:
             store = self._boot_store()
-            instance = self._linker().instantiate(store, load_module(shared_engine(), self.spec.program.binary))
+            instance = self._linker().instantiate(
+                store, load_module(shared_engine(), self.spec.program.binary)
+            )
             memory = instance.exports(store)["memory"]
             assert isinstance(memory, wasmtime.Memory)
             self._memory = memory
             self.spec.program.start(store, instance, self._argv())
-            ending = CellRun(exit_code=0, trap=TrapReason.GUEST_EXIT, trap_message="the driver returned")
+            ending = CellRun(
+                exit_code=0, trap=TrapReason.GUEST_EXIT, trap_message="the driver returned"
+            )
         except _Shutdown:
             return
         except Exception as error:  # every guest failure becomes a result, never a host crash
@@ -251,7 +255,9 @@ class GuestInstance:
         )
         return linker
 
-    def _clock_time_get(self, caller: wasmtime.Caller, clock_id: int, _precision: int, out_ptr: int) -> int:
+    def _clock_time_get(
+        self, caller: wasmtime.Caller, clock_id: int, _precision: int, out_ptr: int
+    ) -> int:
         now = self._clock.now_ns(clock_id)
         if now is None:
             return poll.ERRNO_INVAL
@@ -267,9 +273,7 @@ class GuestInstance:
         assert isinstance(memory, wasmtime.Memory)
         if count == 0:
             return poll.ERRNO_INVAL
-        subscriptions = poll.parse_subscriptions(
-            memory.read(caller, in_ptr, in_ptr + count * 48)
-        )
+        subscriptions = poll.parse_subscriptions(memory.read(caller, in_ptr, in_ptr + count * 48))
         status = poll.hypercall_status(subscriptions, self._clock)
         if status is not None:
             self._hypercall(caller, memory, status)
@@ -287,7 +291,9 @@ class GuestInstance:
             self._wake.wait(seconds)
             return
         self._wake.wait(max(0.0, remaining))
-        raise DeadlineExceeded(f"the guest slept past its {self._current.limits.timeout_seconds}s deadline")
+        raise DeadlineExceeded(
+            f"the guest slept past its {self._current.limits.timeout_seconds}s deadline"
+        )
 
     def _hypercall(self, caller: wasmtime.Caller, memory: wasmtime.Memory, status: int) -> None:
         assert self._store is not None
@@ -327,4 +333,3 @@ class GuestInstance:
 def _describe(error: Exception) -> str:
     text = str(error).strip().splitlines()
     return text[0] if text else type(error).__name__
-

@@ -23,10 +23,14 @@ class CellLimits:
     stderr_max_bytes: int
 
     @classmethod
-    def from_policy(cls, policy: ExecutionPolicy, timeout_seconds: float | None = None) -> CellLimits:
+    def from_policy(
+        cls, policy: ExecutionPolicy, timeout_seconds: float | None = None
+    ) -> CellLimits:
         return cls(
             fuel=policy.fuel_budget,
-            timeout_seconds=timeout_seconds if timeout_seconds is not None else policy.timeout_seconds,
+            timeout_seconds=timeout_seconds
+            if timeout_seconds is not None
+            else policy.timeout_seconds,
             stdout_max_bytes=policy.stdout_max_bytes,
             stderr_max_bytes=policy.stderr_max_bytes,
         )

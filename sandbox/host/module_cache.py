@@ -87,7 +87,7 @@ def _load_uncached(engine: wasmtime.Engine, binary: GuestBinary) -> wasmtime.Mod
         except wasmtime.WasmtimeError:
             artifact.unlink(missing_ok=True)  # stale or damaged: compile again below
     module = wasmtime.Module(engine, wasm)
-    _write_atomically(artifact, module.serialize())
+    _write_atomically(artifact, bytes(module.serialize()))
     return module
 
 

@@ -25,7 +25,9 @@ HYPERCALL_STATUS_RANGE = 1 << 16
 STATUS_MEMORY_ERROR = 0x100
 
 _NANOS = 1_000_000_000
-_SUBSCRIPTION = struct.Struct("<QB7xI4xQQH6x")  # userdata, tag, clock id | fd, timeout, precision, flags
+_SUBSCRIPTION = struct.Struct(
+    "<QB7xI4xQQH6x"
+)  # userdata, tag, clock id | fd, timeout, precision, flags
 _EVENT = struct.Struct("<QHB5xQH6x")  # userdata, errno, type, nbytes, flags
 _TAG_CLOCK = 0
 _CLOCK_REALTIME = 0
@@ -68,10 +70,12 @@ class Subscription:
         return max(0, self.timeout_ns - now) if now is not None else 0
 
 
-def parse_subscriptions(raw: bytes) -> list[Subscription]:
+def parse_subscriptions(raw: bytes | bytearray) -> list[Subscription]:
     subscriptions = []
     for offset in range(0, len(raw), _SUBSCRIPTION.size):
-        userdata, tag, clock_or_fd, timeout, _precision, flags = _SUBSCRIPTION.unpack_from(raw, offset)
+        userdata, tag, clock_or_fd, timeout, _precision, flags = _SUBSCRIPTION.unpack_from(
+            raw, offset
+        )
         subscriptions.append(Subscription(userdata, tag, clock_or_fd, timeout, flags))
     return subscriptions
 

@@ -37,9 +37,7 @@ class WarmPool:
         self._wanted.set()
         if entry is None:
             workspace = self._new_workspace()
-            guest = GuestInstance(self._spec, workspace)
-            guest.wait_ready()  # the workspace may be renamed once we return: preopen it first
-            entry = (guest, workspace)
+            entry = (GuestInstance(self._spec, workspace), workspace)
         return entry
 
     def close(self) -> None:
@@ -78,7 +76,7 @@ class WarmPool:
 
 
 def _remove_empty_tree(path: Path) -> None:
-    """Remove a never-used workspace (and its staging parent), leaving anything non-empty."""
+    """Remove a never-used workspace (and its session directory), leaving anything non-empty."""
     for directory in (path, path.parent):
         try:
             directory.rmdir()

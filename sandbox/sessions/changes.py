@@ -23,12 +23,17 @@ def snapshot(workspace: Path) -> Snapshot:
                 pending.append(Path(entry.path))
             elif entry.is_file(follow_symlinks=False):
                 stat = entry.stat(follow_symlinks=False)
-                files[Path(entry.path).relative_to(workspace).as_posix()] = (stat.st_size, stat.st_mtime_ns)
+                files[Path(entry.path).relative_to(workspace).as_posix()] = (
+                    stat.st_size,
+                    stat.st_mtime_ns,
+                )
     return files
 
 
 def diff(before: Snapshot, after: Snapshot) -> tuple[list[str], list[str]]:
     """(created, modified), sorted."""
     created = sorted(path for path in after if path not in before)
-    modified = sorted(path for path, state in after.items() if path in before and before[path] != state)
+    modified = sorted(
+        path for path, state in after.items() if path in before and before[path] != state
+    )
     return created, modified

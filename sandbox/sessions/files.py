@@ -36,7 +36,7 @@ class SessionInfo(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     session_id: str
-    # None for sessions without metadata, e.g. created before metadata was recorded.
+    # None only for warm-pool spares and leftovers, which prune_sessions() sees and lists skip.
     runtime: str | None
     created_at: datetime | None
     # The last recorded execution, or the workspace mtime without metadata: what pruning uses.
@@ -59,21 +59,10 @@ class PruneReport(BaseModel):
 def list_sessions(*, root: Path | None = None) -> list[SessionInfo]:
     """Every session under the root, most recently used first.
 
-    Pooled interpreters' staging area and entries whose name is not a session id are skipped:
-    no API call could reach them by id.
+    Entries whose name is not a session id are skipped (no API call could reach them by id), and
+    so are directories without session.json: those are spares booted by the warm pool.
     """
-    base = _root(root)
-    try:
-        entries = list(os.scandir(base))
-    except FileNotFoundError:
-        return []
-    sessions = [
-        info
-        for entry in entries
-        if entry.is_dir(follow_symlinks=False)
-        and _is_session_id(entry.name)
-        and (info := _session_info(Path(entry.path))) is not None
-    ]
+    sessions = [info for info in _session_directories(_root(root)) if info.created_at is not None]
     return sorted(sessions, key=lambda info: (info.last_used_at, info.session_id), reverse=True)
 
 
@@ -135,7 +124,7 @@ def prune_sessions(max_age_days: float, *, root: Path | None = None) -> PruneRep
     base = _root(root)
     now = datetime.now(UTC)
     deleted = freed = 0
-    for info in list_sessions(root=base):
+    for info in _session_directories(base):
         if (now - info.last_used_at) / timedelta(days=1) <= max_age_days:
             continue
         session_directory = base / info.session_id
@@ -147,6 +136,21 @@ def prune_sessions(max_age_days: float, *, root: Path | None = None) -> PruneRep
         deleted += 1
         freed += size
     return PruneReport(sessions_deleted=deleted, bytes_freed=freed)
+
+
+def _session_directories(base: Path) -> list[SessionInfo]:
+    """Every directory shaped like a session, warm-pool spares (no session.json) included."""
+    try:
+        entries = list(os.scandir(base))
+    except FileNotFoundError:
+        return []
+    return [
+        info
+        for entry in entries
+        if entry.is_dir(follow_symlinks=False)
+        and _is_session_id(entry.name)
+        and (info := _session_info(Path(entry.path))) is not None
+    ]
 
 
 def _root(root: Path | None) -> Path:

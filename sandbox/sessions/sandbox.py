@@ -13,7 +13,7 @@ from sandbox.core.result import SandboxResult
 from sandbox.core.runtime_type import RuntimeType
 from sandbox.host.guest import BootSpec, CellRun, GuestInstance
 from sandbox.host.limits import CellLimits
-from sandbox.sessions import changes
+from sandbox.sessions import changes, metadata
 
 
 class Sandbox:
@@ -63,7 +63,8 @@ class Sandbox:
             run = guest.run_cell(code, limits)
             duration_ms = (time.perf_counter() - started) * 1000
             created, modified = changes.diff(before, changes.snapshot(self.workspace_path))
-            metadata = self._metadata(run, limits)
+            metadata.record_execution(self.workspace_path.parent, self.runtime.value)
+            details = self._metadata(run, limits)
             if not run.guest_alive:
                 guest.close()
                 self._guest = None
@@ -78,7 +79,7 @@ class Sandbox:
                 files_created=created,
                 files_modified=modified,
                 workspace_path=str(self.workspace_path),
-                metadata=metadata,
+                metadata=details,
             )
 
     def close(self) -> None:

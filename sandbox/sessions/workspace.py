@@ -4,7 +4,10 @@ Layout under the sessions root (``$LLM_WASM_SANDBOX_HOME`` or the user data dir)
 
     <root>/<session id>/workspace/   mounted read-write in the guest (at /app by default)
     <root>/<session id>/session.json host-only metadata the guest cannot touch
-    <root>/.staging/<id>/             workspaces of pooled interpreters not yet handed out
+
+A pooled interpreter gets its session directory when it boots (a preopened directory cannot be
+swapped later); it becomes a session when handed out and its session.json is written, so a
+directory without session.json is a pool spare, not a session.
 """
 
 from __future__ import annotations
@@ -20,7 +23,6 @@ from sandbox.core.errors import InvalidSessionIdError
 
 HOME_ENV = "LLM_WASM_SANDBOX_HOME"
 _SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
-_STAGING = ".staging"
 
 
 def sessions_root() -> Path:
@@ -58,16 +60,8 @@ def open_workspace(root: Path, session_id: str) -> Path:
     return workspace
 
 
-def staged_workspace(root: Path) -> Path:
-    """A new, empty workspace for a pooled interpreter; it becomes a session when adopted."""
-    workspace = workspace_of(root / _STAGING / str(uuid.uuid4()))
+def spare_workspace(root: Path) -> Path:
+    """A new, empty workspace under a fresh UUID, for an interpreter booted ahead of demand."""
+    workspace = workspace_of(root / str(uuid.uuid4()))
     workspace.mkdir(parents=True)
     return workspace
-
-
-def adopt_staged(root: Path, staged: Path) -> tuple[str, Path]:
-    """Turn a staged workspace into a new session; the running guest keeps its open handle."""
-    session_id = staged.parent.name
-    target = root / session_id
-    staged.parent.rename(target)
-    return session_id, workspace_of(target)

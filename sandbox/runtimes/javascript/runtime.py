@@ -38,7 +38,9 @@ class JavaScriptRuntime:
             path = Path(str(located))
         except metadata.PackageNotFoundError:
             path = Path("<the qjs-wasi-reactor.wasm package is not installed>")
-        return GuestBinary(name="quickjs-ng-0.17.0", path=path, sha256=QJS_WASM_SHA256, package=_DISTRIBUTION)
+        return GuestBinary(
+            name="quickjs-ng-0.17.0", path=path, sha256=QJS_WASM_SHA256, package=_DISTRIBUTION
+        )
 
     @cached_property
     def _driver_source(self) -> str:
@@ -76,7 +78,7 @@ class JavaScriptRuntime:
             raise GuestStartupError("QuickJS rejected the driver (qjs_init_argv returned an error)")
 
 
-def _call(export: wasmtime.AsExtern, store: wasmtime.Store, *args: int) -> int:
+def _call(export: object, store: wasmtime.Store, *args: int) -> int:
     assert isinstance(export, wasmtime.Func)
     result = export(store, *args)
     return int(result) if result is not None else 0

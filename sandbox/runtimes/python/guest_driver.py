@@ -7,6 +7,7 @@ workspace directory.
 
 import ast
 import builtins
+import contextlib
 import linecache
 import os
 import sys
@@ -38,8 +39,10 @@ def _run_cell(source: str, namespace: dict[str, object]) -> int:
     lines = source.splitlines(keepends=True)
     linecache.cache[_CELL] = (len(source), None, lines, _CELL)
     try:
-        tree = compile(source, _CELL, "exec", ast.PyCF_ONLY_AST)
-        last = tree.body.pop() if tree.body and isinstance(tree.body[-1], ast.Expr) else None
+        tree = ast.parse(source, _CELL)
+        last = tree.body[-1] if tree.body and isinstance(tree.body[-1], ast.Expr) else None
+        if last is not None:
+            tree.body.pop()
         exec(compile(tree, _CELL, "exec"), namespace)
         if last is not None:
             # REPL rule: a cell ending in an expression prints its repr unless it is None.
@@ -59,10 +62,8 @@ def _run_cell(source: str, namespace: dict[str, object]) -> int:
 
 def _flush() -> None:
     for stream in (sys.stdout, sys.stderr):
-        try:
+        with contextlib.suppress(Exception):  # the cell may have replaced or closed a stream
             stream.flush()
-        except Exception:  # the cell may have replaced or closed a stream
-            pass
 
 
 def _main() -> None:
