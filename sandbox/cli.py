@@ -21,6 +21,11 @@ app = typer.Typer(
 _MIB = 1024 * 1024
 
 
+@app.callback()
+def _commands() -> None:
+    """Keep `run` a named sub-command (typer would otherwise collapse a lone command)."""
+
+
 @app.command()
 def run(
     file: Annotated[
