@@ -27,11 +27,13 @@ def test_wheel_installs_and_runs_in_a_fresh_venv(tmp_path: Path) -> None:
     assert wheel.name.endswith("-py3-none-any.whl")
     _run(sys.executable, "-m", "twine", "check", "--strict", wheel, sdist)
 
-    wheel_files = set(zipfile.ZipFile(wheel).namelist())
+    with zipfile.ZipFile(wheel) as wheel_archive:
+        wheel_files = set(wheel_archive.namelist())
     assert {"sandbox/py.typed", "sandbox/config/policy.toml"} <= wheel_files
     assert "sandbox/runtimes/python/guest_driver.py" in wheel_files
     assert "sandbox/runtimes/javascript/guest_driver.js" in wheel_files
-    sdist_files = {name.split("/", 1)[1] for name in tarfile.open(sdist).getnames() if "/" in name}
+    with tarfile.open(sdist) as sdist_archive:
+        sdist_files = {name.split("/", 1)[1] for name in sdist_archive.getnames() if "/" in name}
     assert {"config/policy.toml", "LICENSE", "README.md", "tests/test_limits.py"} <= sdist_files
 
     venv = tmp_path / "venv"
