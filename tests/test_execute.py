@@ -171,6 +171,15 @@ def test_sessions_are_listed_with_metadata() -> None:
         result = sandbox.execute("writeText('out.txt', readText('in.txt').toUpperCase())")
         assert result.success, result.stderr
         assert read_session_file(sandbox.session_id, "out.txt") == b"FROM HOST"
-        listed = {info.session_id: info for info in list_sessions()}
-    info = listed[sandbox.session_id]
+    info = {info.session_id: info for info in list_sessions()}[sandbox.session_id]
     assert (info.runtime, info.executions, info.file_count) == ("javascript", 1, 2)
+
+
+def test_execution_count_is_saved_on_close() -> None:
+    from sandbox import list_sessions
+
+    with create_sandbox(RuntimeType.JAVASCRIPT) as sandbox:
+        for _ in range(5):
+            sandbox.execute("1")
+    counts = {info.session_id: info.executions for info in list_sessions()}
+    assert counts[sandbox.session_id] == 5

@@ -91,6 +91,42 @@ class _CellRequest:
     stderr: OutputCapture
 
 
+class _CellActivity:
+    """Counts cells in flight, so background boots can wait for a quiet moment.
+
+    Booting an interpreter holds the GIL for much of its few milliseconds, which stalls the host
+    side of any cell running meanwhile; the warm pool therefore boots between cells.
+    """
+
+    def __init__(self) -> None:
+        self._in_flight = 0
+        self._finished = 0
+        self._changed = threading.Condition()
+
+    def __enter__(self) -> None:
+        with self._changed:
+            self._in_flight += 1
+
+    def __exit__(self, *exc_info: object) -> None:
+        with self._changed:
+            self._in_flight -= 1
+            self._finished += 1
+            self._changed.notify_all()
+
+    def finished(self) -> int:
+        return self._finished
+
+    def wait_for_quiet(self, after: int, timeout: float) -> None:
+        """Wait until a cell finished after ``after`` and none is running, at most ``timeout``."""
+        with self._changed:
+            self._changed.wait_for(
+                lambda: self._in_flight == 0 and self._finished > after, timeout
+            )
+
+
+CELL_ACTIVITY = _CellActivity()
+
+
 class _Shutdown(Exception):
     """Raised inside the hypercall to unwind a parked guest when it is closed."""
 
@@ -154,9 +190,12 @@ class GuestInstance:
         request = _CellRequest(
             limits, OutputCapture(limits.stdout_max_bytes), OutputCapture(limits.stderr_max_bytes)
         )
-        self._requests.put(request)
         try:
-            run = self._replies.get(timeout=limits.timeout_seconds + _UNRESPONSIVE_GRACE_SECONDS)
+            with CELL_ACTIVITY:
+                self._requests.put(request)
+                run = self._replies.get(
+                    timeout=limits.timeout_seconds + _UNRESPONSIVE_GRACE_SECONDS
+                )
         except queue.Empty:
             self._abandon()
             run = CellRun(
@@ -170,13 +209,12 @@ class GuestInstance:
         return run
 
     def close(self) -> None:
-        """Stop the interpreter and remove its control directory (the workspace stays)."""
+        """Stop the interpreter; its thread then removes the control directory (not the workspace)."""
         if self._closed:
             return
         self._closed = True
         self._wake.set()
         self._requests.put(None)
-        shutil.rmtree(self._control_dir, ignore_errors=True)
 
     def _abandon(self) -> None:
         self._alive = False
@@ -185,6 +223,12 @@ class GuestInstance:
     # --- guest thread -------------------------------------------------------------------
 
     def _main(self) -> None:
+        try:
+            self._run_guest()
+        finally:
+            shutil.rmtree(self._control_dir, ignore_errors=True)
+
+    def _run_guest(self) -> None:
         try:
             store = self._boot_store()
             instance = self._linker().instantiate(

@@ -11,9 +11,11 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from sandbox.host.guest import BootSpec, GuestInstance
+from sandbox.host.guest import CELL_ACTIVITY, BootSpec, GuestInstance
 
 DEFAULT_POOL_SIZE = 2
+# How long a refill waits for the cell that usually follows take() before booting anyway.
+_QUIET_WAIT_SECONDS = 0.05
 
 
 class WarmPool:
@@ -54,7 +56,11 @@ class WarmPool:
         while True:
             self._wanted.wait()
             self._wanted.clear()
+            # First let the cell that usually follows take() run, then boot between cells.
+            finished = CELL_ACTIVITY.finished()
             while not self._closed:
+                CELL_ACTIVITY.wait_for_quiet(after=finished, timeout=_QUIET_WAIT_SECONDS)
+                finished = -1
                 with self._lock:
                     if len(self._ready) >= self._size:
                         break

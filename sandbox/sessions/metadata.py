@@ -35,20 +35,29 @@ class SessionMetadata(BaseModel):
 
 def record_creation(session_directory: Path, session_id: str, runtime: str) -> None:
     """Start the record of a session; reopening an existing one keeps its creation time."""
+    record = _fresh(session_id, runtime).model_dump_json().encode()
     with _update_lock:
-        if load_metadata(session_directory) is None:
-            _write(session_directory, _fresh(session_id, runtime))
+        try:  # the common case, a brand-new session: one exclusive create, nothing to replace
+            descriptor = os.open(
+                session_directory / METADATA_FILE, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644
+            )
+        except FileExistsError:
+            if load_metadata(session_directory) is None:
+                _write(session_directory, _fresh(session_id, runtime))
+            return
+        with os.fdopen(descriptor, "wb") as stream:
+            stream.write(record)
 
 
-def record_execution(session_directory: Path, runtime: str) -> None:
-    """Count one execution, so that sessions are pruned by their last use, not their age."""
+def record_execution(session_directory: Path, runtime: str, count: int = 1) -> None:
+    """Count ``count`` executions, so that sessions are pruned by their last use, not their age."""
     with _update_lock:
         current = load_metadata(session_directory) or _fresh(session_directory.name, runtime)
         updated = current.model_copy(
             update={
                 "runtime": runtime,
                 "last_used_at": datetime.now(UTC),
-                "executions": current.executions + 1,
+                "executions": current.executions + count,
             }
         )
         _write(session_directory, updated)

@@ -15,6 +15,10 @@ from sandbox.host.guest import BootSpec, CellRun, GuestInstance
 from sandbox.host.limits import CellLimits
 from sandbox.sessions import changes, metadata
 
+# session.json is rewritten at most this often during a burst of calls (and always on close):
+# a file write per call would cost more than the call itself.
+_METADATA_FLUSH_SECONDS = 1.0
+
 
 class Sandbox:
     """Runs code in one session. Consecutive execute() calls share one live interpreter.
@@ -42,6 +46,8 @@ class Sandbox:
         self._guest = guest
         self._lock = threading.Lock()
         self._closed = False
+        self._unrecorded_executions = 0
+        self._recorded_at = time.monotonic()  # creation was just recorded by the factory
 
     def execute(self, code: str, *, timeout_seconds: float | None = None) -> SandboxResult:
         """Run ``code`` in the session's interpreter and report what happened.
@@ -63,7 +69,9 @@ class Sandbox:
             run = guest.run_cell(code, limits)
             duration_ms = (time.perf_counter() - started) * 1000
             created, modified = changes.diff(before, changes.snapshot(self.workspace_path))
-            metadata.record_execution(self.workspace_path.parent, self.runtime.value)
+            self._unrecorded_executions += 1
+            if time.monotonic() - self._recorded_at >= _METADATA_FLUSH_SECONDS:
+                self._record_executions()
             details = self._metadata(run, limits)
             if not run.guest_alive:
                 guest.close()
@@ -86,6 +94,8 @@ class Sandbox:
         """Free the interpreter. The workspace stays on disk for a later session_id reopen."""
         with self._lock:
             self._closed = True
+            if self._unrecorded_executions:
+                self._record_executions()
             if self._guest is not None:
                 self._guest.close()
                 self._guest = None
@@ -105,6 +115,13 @@ class Sandbox:
         guest = getattr(self, "_guest", None)
         if guest is not None:
             guest.close()
+
+    def _record_executions(self) -> None:
+        metadata.record_execution(
+            self.workspace_path.parent, self.runtime.value, self._unrecorded_executions
+        )
+        self._unrecorded_executions = 0
+        self._recorded_at = time.monotonic()
 
     def _live_guest(self) -> GuestInstance:
         if self._guest is None or not self._guest.alive:
