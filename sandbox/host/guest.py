@@ -119,9 +119,7 @@ class _CellActivity:
     def wait_for_quiet(self, after: int, timeout: float) -> None:
         """Wait until a cell finished after ``after`` and none is running, at most ``timeout``."""
         with self._changed:
-            self._changed.wait_for(
-                lambda: self._in_flight == 0 and self._finished > after, timeout
-            )
+            self._changed.wait_for(lambda: self._in_flight == 0 and self._finished > after, timeout)
 
 
 CELL_ACTIVITY = _CellActivity()
