@@ -183,3 +183,32 @@ def test_execution_count_is_saved_on_close() -> None:
             sandbox.execute("1")
     counts = {info.session_id: info.executions for info in list_sessions()}
     assert counts[sandbox.session_id] == 5
+
+
+def test_preserve_logs_keeps_every_call_out_of_guest_reach() -> None:
+    from sandbox.sessions import logs
+
+    with create_sandbox(RuntimeType.PYTHON, ExecutionPolicy(preserve_logs=True)) as sandbox:
+        sandbox.execute("print('first')")
+        sandbox.execute("1/0")
+        listing = sandbox.execute("import os; print(os.listdir('.'))")
+    entries = logs.read(sandbox.workspace_path.parent)
+    assert [entry["code"] for entry in entries][:2] == ["print('first')", "1/0"]
+    assert entries[0]["result"]["stdout"] == "first\n"  # type: ignore[index]
+    assert entries[1]["result"]["success"] is False  # type: ignore[index]
+    assert listing.stdout == "[]\n"
+
+
+def test_async_execute() -> None:
+    import asyncio
+
+    async def main() -> list[str]:
+        boxes = [create_sandbox(RuntimeType.JAVASCRIPT) for _ in range(3)]
+        results = await asyncio.gather(
+            *(box.aexecute(f"console.log({index} * 2)") for index, box in enumerate(boxes))
+        )
+        for box in boxes:
+            box.close()
+        return [result.stdout for result in results]
+
+    assert asyncio.run(main()) == ["0\n", "2\n", "4\n"]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import threading
 import time
+
+import anyio.to_thread
 from pathlib import Path
 from types import TracebackType
 
@@ -13,7 +15,7 @@ from sandbox.core.result import SandboxResult
 from sandbox.core.runtime_type import RuntimeType
 from sandbox.host.guest import BootSpec, CellRun, GuestInstance
 from sandbox.host.limits import CellLimits
-from sandbox.sessions import changes, metadata
+from sandbox.sessions import changes, logs, metadata
 
 # session.json is rewritten at most this often during a burst of calls (and always on close):
 # a file write per call would cost more than the call itself.
@@ -76,7 +78,7 @@ class Sandbox:
             if not run.guest_alive:
                 guest.close()
                 self._guest = None
-            return SandboxResult(
+            result = SandboxResult(
                 success=run.exit_code == 0 and run.trap is None,
                 stdout=run.stdout.text(),
                 stderr=run.stderr.text(),
@@ -89,6 +91,15 @@ class Sandbox:
                 workspace_path=str(self.workspace_path),
                 metadata=details,
             )
+            if self.policy.preserve_logs:
+                logs.append(self.workspace_path.parent, code, result)
+            return result
+
+    async def aexecute(self, code: str, *, timeout_seconds: float | None = None) -> SandboxResult:
+        """execute() for asyncio/trio hosts: runs on a worker thread, the event loop stays free."""
+        return await anyio.to_thread.run_sync(
+            lambda: self.execute(code, timeout_seconds=timeout_seconds)
+        )
 
     def close(self) -> None:
         """Free the interpreter. The workspace stays on disk for a later session_id reopen."""
