@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import threading
 import time
-
-import anyio.to_thread
 from pathlib import Path
 from types import TracebackType
+
+import anyio.to_thread
 
 from sandbox.core.errors import SandboxClosedError
 from sandbox.core.policy import ExecutionPolicy
