@@ -142,3 +142,36 @@ def test_deep_recursion_is_an_error_not_a_crash(runtime: RuntimeType) -> None:
 def test_limits_are_validated(bad: dict[str, object]) -> None:
     with pytest.raises(ValueError, match=next(iter(bad))):
         ExecutionPolicy(**bad)
+
+
+def test_workspace_disk_quota(runtime: RuntimeType) -> None:
+    fill = {
+        RuntimeType.PYTHON: (
+            "try:\n"
+            "    with open('big.bin', 'wb') as f:\n"
+            "        for i in range(100):\n"
+            "            f.write(b'x' * 65536)\n"
+            "except OSError as e:\n"
+            "    print('refused', e.errno, e.strerror)\n"
+        ),
+        RuntimeType.JAVASCRIPT: (
+            "try { for (let i = 0; i < 100; i++) appendText('big.bin', 'x'.repeat(65536)); }"
+            " catch (e) { console.log('refused', e.message); }"
+        ),
+    }
+    policy = ExecutionPolicy(workspace_max_bytes=1024 * 1024)
+    with create_sandbox(runtime, policy) as sandbox:
+        result = sandbox.execute(fill[runtime])
+        size = (sandbox.workspace_path / "big.bin").stat().st_size
+        assert "refused" in result.stdout, result.stdout + result.stderr
+        assert "space" in result.stdout.lower()
+        assert size <= 1024 * 1024
+        # The next call starts from the real size: nothing more fits, a delete frees room.
+        again = sandbox.execute(fill[runtime])
+        assert "refused" in again.stdout
+        (sandbox.workspace_path / "big.bin").unlink()
+        small = {
+            RuntimeType.PYTHON: "open('small.txt', 'w').write('ok')",
+            RuntimeType.JAVASCRIPT: "writeText('small.txt', 'ok')",
+        }
+        assert sandbox.execute(small[runtime]).success

@@ -86,6 +86,11 @@ class ExecutionPolicy(BaseModel):
     )
     stdout_max_bytes: int = Field(default=1 * _MIB, ge=0, description="stdout bytes kept per call.")
     stderr_max_bytes: int = Field(default=1 * _MIB, ge=0, description="stderr bytes kept per call.")
+    workspace_max_bytes: int = Field(
+        default=100 * _MIB,
+        ge=0,
+        description="Workspace size past which guest file writes fail with 'no space left'.",
+    )
     guest_mount_path: str = Field(
         default="/app", description="Where the workspace appears in the guest."
     )

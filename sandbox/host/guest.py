@@ -27,13 +27,18 @@ from sandbox.core.errors import GuestStartupError
 from sandbox.core.result import TrapReason
 from sandbox.host import poll
 from sandbox.host.capture import OutputCapture
+from sandbox.host.disk_quota import DiskBudget, define_quota_imports
 from sandbox.host.engine import deadline_ticks, shared_engine
 from sandbox.host.limits import CellLimits, DeadlineExceeded, classify_stop
 from sandbox.host.module_cache import GuestBinary, load_module
 from sandbox.host.wasi import GuestFilesystem, build_wasi_config
 
 _BOOT_LIMITS = CellLimits(
-    fuel=20_000_000_000, timeout_seconds=120.0, stdout_max_bytes=65536, stderr_max_bytes=65536
+    fuel=20_000_000_000,
+    timeout_seconds=120.0,
+    stdout_max_bytes=65536,
+    stderr_max_bytes=65536,
+    disk_bytes=0,
 )
 # How long past its deadline a cell may stay silent before the host gives up on the guest
 # (only a guest stuck inside a long host call, which epochs cannot interrupt, gets there).
@@ -140,6 +145,7 @@ class GuestInstance:
         self._replies: queue.SimpleQueue[CellRun] = queue.SimpleQueue()
         self._wake = threading.Event()
         self._clock = poll.GuestClock()
+        self._disk = DiskBudget()
         self._current = _CellRequest(
             _BOOT_LIMITS,
             OutputCapture(_BOOT_LIMITS.stdout_max_bytes),
@@ -229,12 +235,11 @@ class GuestInstance:
     def _run_guest(self) -> None:
         try:
             store = self._boot_store()
-            instance = self._linker().instantiate(
-                store, load_module(shared_engine(), self.spec.program.binary)
-            )
-            memory = instance.exports(store)["memory"]
-            assert isinstance(memory, wasmtime.Memory)
+            compiled = load_module(shared_engine(), self.spec.program.binary)
+            limits = wasmtime.Limits(compiled.memory.min_pages, compiled.memory.max_pages)
+            memory = wasmtime.Memory(store, wasmtime.MemoryType(limits))
             self._memory = memory
+            instance = self._linker(store, memory).instantiate(store, compiled.module)
             self.spec.program.start(store, instance, self._argv())
             ending = CellRun(
                 exit_code=0, trap=TrapReason.GUEST_EXIT, trap_message="the driver returned"
@@ -276,10 +281,12 @@ class GuestInstance:
     def _argv(self) -> list[str]:
         return self.spec.program.argv(self.spec.workspace_guest_path)
 
-    def _linker(self) -> wasmtime.Linker:
-        linker = wasmtime.Linker(shared_engine())
+    def _linker(self, store: wasmtime.Store, memory: wasmtime.Memory) -> wasmtime.Linker:
+        engine = shared_engine()
+        linker = wasmtime.Linker(engine)
         linker.allow_shadowing = True
         linker.define_wasi()
+        define_quota_imports(linker, store, engine, memory, self._disk)
         i32 = wasmtime.ValType.i32()
         linker.define_func(
             "wasi_snapshot_preview1",
@@ -355,6 +362,7 @@ class GuestInstance:
             raise _Shutdown
         self._current = request
         self._store.set_fuel(request.limits.fuel)
+        self._disk.remaining = request.limits.disk_bytes
         self._store.set_epoch_deadline(deadline_ticks(request.limits.timeout_seconds))
         self._deadline = time.monotonic() + request.limits.timeout_seconds
 

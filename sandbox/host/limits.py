@@ -21,18 +21,18 @@ class CellLimits:
     timeout_seconds: float
     stdout_max_bytes: int
     stderr_max_bytes: int
+    disk_bytes: int  # what the guest may still write to workspace files in this call
 
     @classmethod
     def from_policy(
-        cls, policy: ExecutionPolicy, timeout_seconds: float | None = None
+        cls, policy: ExecutionPolicy, workspace_bytes: int, timeout_seconds: float | None = None
     ) -> CellLimits:
         return cls(
             fuel=policy.fuel_budget,
-            timeout_seconds=timeout_seconds
-            if timeout_seconds is not None
-            else policy.timeout_seconds,
+            timeout_seconds=policy.timeout_seconds if timeout_seconds is None else timeout_seconds,
             stdout_max_bytes=policy.stdout_max_bytes,
             stderr_max_bytes=policy.stderr_max_bytes,
+            disk_bytes=max(0, policy.workspace_max_bytes - workspace_bytes),
         )
 
 

@@ -37,3 +37,7 @@ def diff(before: Snapshot, after: Snapshot) -> tuple[list[str], list[str]]:
         path for path, state in after.items() if path in before and before[path] != state
     )
     return created, modified
+
+
+def total_bytes(files: Snapshot) -> int:
+    return sum(size for size, _mtime in files.values())

@@ -128,7 +128,7 @@ def prune_sessions(max_age_days: float, *, root: Path | None = None) -> PruneRep
         if (now - info.last_used_at) / timedelta(days=1) <= max_age_days:
             continue
         session_directory = base / info.session_id
-        size = _total_size(changes.snapshot(session_directory))
+        size = changes.total_bytes(changes.snapshot(session_directory))
         try:
             shutil.rmtree(session_directory)
         except FileNotFoundError:
@@ -237,10 +237,6 @@ def _session_info(session_directory: Path) -> SessionInfo | None:
         ),
         executions=metadata.executions if metadata else 0,
         workspace_path=str(workspace),
-        size_bytes=_total_size(files),
+        size_bytes=changes.total_bytes(files),
         file_count=len(files),
     )
-
-
-def _total_size(files: changes.Snapshot) -> int:
-    return sum(size for size, _mtime in files.values())

@@ -59,14 +59,16 @@ class Sandbox:
         """
         if not isinstance(code, str):
             raise TypeError(f"code must be a str, not {type(code).__name__}")
-        limits = CellLimits.from_policy(self.policy, timeout_seconds)
-        if not 0 < limits.timeout_seconds <= 3600:
+        if timeout_seconds is not None and not 0 < timeout_seconds <= 3600:
             raise ValueError(f"timeout_seconds must be in (0, 3600], got {timeout_seconds}")
         with self._lock:
             if self._closed:
                 raise SandboxClosedError(f"sandbox {self.session_id} is closed; create a new one")
             guest = self._live_guest()
             before = changes.snapshot(self.workspace_path)
+            limits = CellLimits.from_policy(
+                self.policy, changes.total_bytes(before), timeout_seconds
+            )
             started = time.perf_counter()
             run = guest.run_cell(code, limits)
             duration_ms = (time.perf_counter() - started) * 1000

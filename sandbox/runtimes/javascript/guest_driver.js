@@ -11,6 +11,7 @@
 const [hypercallArg, cellPath, workspace] = scriptArgs;
 const hypercallSeconds = Number(hypercallArg);
 const STATUS_MEMORY_ERROR = 0x100;
+const ERRNO_NOSPC = 51; // wasi-libc's ENOSPC
 const sleep = os.sleep; // held here so a cell that replaces os.sleep cannot break the loop
 
 function resolvePath(path) {
@@ -40,11 +41,13 @@ function readText(path) {
 
 function writeWith(helper, mode, path, text) {
   const file = openFile(helper, path, mode);
-  try {
-    file.puts(String(text));
-  } finally {
-    file.close();
-  }
+  file.puts(String(text));
+  file.flush();
+  // stdio buffers writes, so a full disk shows up only as a stream error or a failed close.
+  const failed = file.error();
+  const closed = file.close();
+  if (closed < 0) throw failure(helper, path, -closed);
+  if (failed) throw failure(helper, path, ERRNO_NOSPC);
 }
 
 function listDir(path = ".") {
