@@ -31,6 +31,7 @@ from sandbox.sessions.files import (
     read_session_file,
     write_session_file,
 )
+from sandbox.sessions.registry import configure_sessions, evict_idle_sessions
 from sandbox.sessions.sandbox import Sandbox
 
 __all__ = [
@@ -48,9 +49,11 @@ __all__ = [
     "SessionNotFoundError",
     "TrapReason",
     "WorkspacePathError",
+    "configure_sessions",
     "create_sandbox",
     "delete_session_file",
     "delete_session_workspace",
+    "evict_idle_sessions",
     "list_session_files",
     "list_sessions",
     "prune_sessions",

@@ -16,6 +16,7 @@ from sandbox.core.runtime_type import RuntimeType
 from sandbox.host.guest import BootSpec, CellRun, GuestInstance
 from sandbox.host.limits import CellLimits
 from sandbox.sessions import changes, logs, metadata
+from sandbox.sessions.registry import LIVE_SESSIONS
 
 # session.json is rewritten at most this often during a burst of calls (and always on close):
 # a file write per call would cost more than the call itself.
@@ -49,6 +50,7 @@ class Sandbox:
         self._lock = threading.Lock()
         self._closed = False
         self._unrecorded_executions = 0
+        self._evicted: str | None = None
         self._recorded_at = time.monotonic()  # creation was just recorded by the factory
 
     def execute(self, code: str, *, timeout_seconds: float | None = None) -> SandboxResult:
@@ -80,6 +82,9 @@ class Sandbox:
             if not run.guest_alive:
                 guest.close()
                 self._guest = None
+                LIVE_SESSIONS.forget(self)
+            else:
+                LIVE_SESSIONS.touch(self)
             result = SandboxResult(
                 success=run.exit_code == 0 and run.trap is None,
                 stdout=run.stdout.text(),
@@ -112,6 +117,22 @@ class Sandbox:
             if self._guest is not None:
                 self._guest.close()
                 self._guest = None
+        LIVE_SESSIONS.forget(self)
+
+    def evict(self, reason: str) -> bool:
+        """Free the interpreter (not the workspace) unless a call is running right now."""
+        if not self._lock.acquire(blocking=False):
+            return False
+        try:
+            if self._guest is None:
+                return False
+            self._guest.close()
+            self._guest = None
+            self._evicted = reason
+        finally:
+            self._lock.release()
+        LIVE_SESSIONS.forget(self)
+        return True
 
     def __enter__(self) -> Sandbox:
         return self
@@ -134,6 +155,7 @@ class Sandbox:
             self.workspace_path.parent, self.runtime.value, self._unrecorded_executions
         )
         self._unrecorded_executions = 0
+        self._evicted: str | None = None
         self._recorded_at = time.monotonic()
 
     def _live_guest(self) -> GuestInstance:
@@ -160,4 +182,9 @@ class Sandbox:
             # The next call gets a fresh interpreter: variables are gone, workspace files stay.
             metadata["session_reset"] = True
             metadata["session_reset_reason"] = run.trap.value if run.trap else "guest_stopped"
+        elif self._evicted:
+            # This call ran in a fresh interpreter because the old one was evicted.
+            metadata["session_reset"] = True
+            metadata["session_reset_reason"] = self._evicted
+        self._evicted = None
         return metadata
