@@ -155,7 +155,6 @@ class Sandbox:
             self.workspace_path.parent, self.runtime.value, self._unrecorded_executions
         )
         self._unrecorded_executions = 0
-        self._evicted: str | None = None
         self._recorded_at = time.monotonic()
 
     def _live_guest(self) -> GuestInstance:
