@@ -69,3 +69,67 @@ def test_session_limits_are_validated() -> None:
         configure_sessions(max_live_sessions=0)
     with pytest.raises(ValueError, match="idle_timeout_seconds"):
         configure_sessions(idle_timeout_seconds=-1)
+
+
+PERSIST_SETUP = {
+    RuntimeType.PYTHON: (
+        "import json as j\nrows = [{'a': 1}]\ntotal = 41\nhandle = open('f.txt', 'w')\n"
+        "def helper():\n    return 1"
+    ),
+    RuntimeType.JAVASCRIPT: "var rows = [{a: 1}]; var total = 41; function helper() { return 1 }",
+}
+PERSIST_CHECK = {
+    RuntimeType.PYTHON: ("print(j.dumps(rows), total + 1)", '[{"a": 1}] 42\n'),
+    RuntimeType.JAVASCRIPT: ("console.log(JSON.stringify(rows), total + 1)", '[{"a":1}] 42\n'),
+}
+
+
+def _persist_in_new_process(runtime: RuntimeType, session_id: str) -> str:
+    import os
+    import subprocess
+    import sys
+
+    script = (
+        "import sys\nfrom sandbox import create_sandbox\n"
+        "with create_sandbox(sys.argv[1], session_id=sys.argv[2], auto_persist_globals=True) as sb:\n"
+        "    print(sb.execute(sys.argv[3]).stdout, end='')\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, runtime.value, session_id, PERSIST_CHECK[runtime][0]],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=os.environ.copy(),
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_auto_persist_globals_across_processes(runtime: RuntimeType) -> None:
+    with create_sandbox(runtime, auto_persist_globals=True) as sandbox:
+        result = sandbox.execute(PERSIST_SETUP[runtime])
+        assert result.success, result.stderr
+        assert {"rows", "total"} <= set(result.metadata["persisted_globals"])
+        assert "helper" in result.metadata["unsaved_globals"]
+        assert "definitions" in result.metadata["unsaved_globals"]["helper"]
+        assert not any(".sandbox-state" in path for path in result.files_created)
+        session_id = sandbox.session_id
+    assert _persist_in_new_process(runtime, session_id) == PERSIST_CHECK[runtime][1]
+
+
+def test_persisted_globals_survive_a_limit_reset() -> None:
+    from sandbox import ExecutionPolicy
+
+    policy = ExecutionPolicy(fuel_budget=100_000_000)
+    with create_sandbox(RuntimeType.PYTHON, policy, auto_persist_globals=True) as sandbox:
+        sandbox.execute("data = {'kept': True}")
+        stopped = sandbox.execute("while True:\n    pass")
+        assert stopped.metadata["session_reset"] is True
+        assert sandbox.execute("print(data)").stdout == "{'kept': True}\n"
+
+
+def test_unpicklable_python_values_are_reported() -> None:
+    with create_sandbox(RuntimeType.PYTHON, auto_persist_globals=True) as sandbox:
+        result = sandbox.execute("handle = open('x.txt', 'w')\nn = 1")
+    assert "cannot be pickled" in result.metadata["unsaved_globals"]["handle"]
+    assert "n" in result.metadata["persisted_globals"]

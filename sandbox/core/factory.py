@@ -11,7 +11,7 @@ from sandbox.core.runtime_type import RuntimeType
 from sandbox.host.guest import BootSpec, GuestInstance
 from sandbox.host.pool import DEFAULT_POOL_SIZE, WarmPool
 from sandbox.runtimes import runtime_for
-from sandbox.sessions import metadata
+from sandbox.sessions import metadata, persisted_globals
 from sandbox.sessions import workspace as workspaces
 from sandbox.sessions.sandbox import Sandbox
 
@@ -23,16 +23,23 @@ def create_sandbox(
     runtime: RuntimeType | str = RuntimeType.PYTHON,
     policy: ExecutionPolicy | None = None,
     session_id: str | None = None,
+    *,
+    auto_persist_globals: bool = False,
 ) -> Sandbox:
     """A sandbox for ``runtime`` under ``policy``.
 
     Without ``session_id`` a new session (UUID) is created and its interpreter comes from a
     warm pool, so the first call does not wait for a boot. With ``session_id`` that session's
     workspace is reopened (or created under that name) and a fresh interpreter boots for it.
+
+    With ``auto_persist_globals`` the session's globals (picklable Python values and imported
+    modules, JSON-able JavaScript globals) are saved in the workspace after every call and
+    restored whenever an interpreter boots for it: in a new process, after a limit reset, or
+    after eviction. ``metadata["unsaved_globals"]`` names what could not be saved, and why.
     """
     runtime_type = RuntimeType(runtime_for(runtime).name)
     policy = policy if policy is not None else ExecutionPolicy()
-    spec = boot_spec(runtime_type, policy)
+    spec = boot_spec(runtime_type, policy, auto_persist_globals)
     root = workspaces.sessions_root()
     if session_id is None:
         guest, workspace = _pool(spec, root).take()
@@ -52,13 +59,20 @@ def create_sandbox(
     )
 
 
-def boot_spec(runtime: RuntimeType, policy: ExecutionPolicy) -> BootSpec:
+def boot_spec(
+    runtime: RuntimeType, policy: ExecutionPolicy, auto_persist_globals: bool = False
+) -> BootSpec:
     return BootSpec(
         program=runtime_for(runtime),
         workspace_guest_path=policy.guest_mount_path,
         read_only_mounts=tuple(sorted(policy.mounts.items())),
         env=tuple(sorted(policy.env.items())),
         memory_bytes=policy.memory_bytes,
+        globals_dir=(
+            persisted_globals.guest_state_dir(policy.guest_mount_path)
+            if auto_persist_globals
+            else None
+        ),
     )
 
 

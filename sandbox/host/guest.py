@@ -31,7 +31,7 @@ from sandbox.host.disk_quota import DiskBudget, define_quota_imports
 from sandbox.host.engine import deadline_ticks, shared_engine
 from sandbox.host.limits import CellLimits, DeadlineExceeded, classify_stop
 from sandbox.host.module_cache import GuestBinary, load_module
-from sandbox.host.wasi import GuestFilesystem, build_wasi_config
+from sandbox.host.wasi import CONTROL_GUEST_PATH, GuestFilesystem, build_wasi_config
 
 _BOOT_LIMITS = CellLimits(
     fuel=20_000_000_000,
@@ -54,8 +54,8 @@ class GuestProgram(Protocol):
     @property
     def binary(self) -> GuestBinary: ...
 
-    def argv(self, workspace_guest_path: str) -> list[str]:
-        """The driver's command line (also the WASI argv)."""
+    def argv(self, driver_args: list[str]) -> list[str]:
+        """The interpreter command line that runs the driver with ``driver_args`` (the WASI argv)."""
 
     def wasi_env(self) -> dict[str, str]: ...
 
@@ -72,6 +72,8 @@ class BootSpec:
     read_only_mounts: tuple[tuple[Path, str], ...]
     env: tuple[tuple[str, str], ...]
     memory_bytes: int
+    # Guest directory where the driver saves and restores globals, or None to keep none.
+    globals_dir: str | None = None
 
 
 @dataclass
@@ -279,7 +281,15 @@ class GuestInstance:
         return store
 
     def _argv(self) -> list[str]:
-        return self.spec.program.argv(self.spec.workspace_guest_path)
+        """Every driver takes the same arguments: hypercall, cell file, workspace, globals dir."""
+        return self.spec.program.argv(
+            [
+                str(poll.HYPERCALL_SECONDS),
+                f"{CONTROL_GUEST_PATH}/{self.spec.program.cell_file}",
+                self.spec.workspace_guest_path,
+                self.spec.globals_dir or "",
+            ]
+        )
 
     def _linker(self, store: wasmtime.Store, memory: wasmtime.Memory) -> wasmtime.Linker:
         engine = shared_engine()

@@ -15,7 +15,7 @@ from sandbox.core.result import SandboxResult
 from sandbox.core.runtime_type import RuntimeType
 from sandbox.host.guest import BootSpec, CellRun, GuestInstance
 from sandbox.host.limits import CellLimits
-from sandbox.sessions import changes, logs, metadata
+from sandbox.sessions import changes, logs, metadata, persisted_globals
 from sandbox.sessions.registry import LIVE_SESSIONS
 
 # session.json is rewritten at most this often during a burst of calls (and always on close):
@@ -93,8 +93,8 @@ class Sandbox:
                 fuel_consumed=max(0, run.fuel_consumed),
                 memory_used_bytes=run.memory_bytes,
                 duration_ms=round(duration_ms, 3),
-                files_created=created,
-                files_modified=modified,
+                files_created=_user_files(created),
+                files_modified=_user_files(modified),
                 workspace_path=str(self.workspace_path),
                 metadata=details,
             )
@@ -177,8 +177,13 @@ class Sandbox:
         }
         if run.trap:
             metadata["trap_message"] = run.trap_message
+        if self._spec.globals_dir:
+            saved, unsaved = persisted_globals.read_report(self.workspace_path)
+            metadata["persisted_globals"] = saved
+            metadata["unsaved_globals"] = unsaved
         if not run.guest_alive:
-            # The next call gets a fresh interpreter: variables are gone, workspace files stay.
+            # The next call gets a fresh interpreter: variables are gone (unless persisted),
+            # workspace files stay.
             metadata["session_reset"] = True
             metadata["session_reset_reason"] = run.trap.value if run.trap else "guest_stopped"
         elif self._evicted:
@@ -187,3 +192,9 @@ class Sandbox:
             metadata["session_reset_reason"] = self._evicted
         self._evicted = None
         return metadata
+
+
+def _user_files(paths: list[str]) -> list[str]:
+    """Workspace changes minus the drivers' own saved globals."""
+    prefix = persisted_globals.STATE_DIR + "/"
+    return [path for path in paths if not path.startswith(prefix)]

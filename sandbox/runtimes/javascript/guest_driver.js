@@ -2,13 +2,16 @@
 //
 // It keeps one global scope alive across cells: wait for the host (the hypercall), read the
 // cell, evaluate it as an async script (top-level await allowed), report its status with the
-// next hypercall. scriptArgs: hypercall seconds, cell file, workspace directory.
+// next hypercall. scriptArgs: hypercall seconds, cell file, workspace directory, globals
+// directory ("" when globals are not persisted). With a globals directory, JSON-serializable
+// properties of globalThis (var declarations and assignments; not let/const, which QuickJS
+// keeps outside globalThis) are saved after every cell and restored at boot.
 //
 // It also installs the documented helpers for files under the workspace (readText, writeText,
 // appendText, readJson, writeJson, listDir, exists, makeDir, removeFile) and setTimeout /
 // clearTimeout, which QuickJS only offers as os.setTimeout.
 
-const [hypercallArg, cellPath, workspace] = scriptArgs;
+const [hypercallArg, cellPath, workspace, globalsDir] = scriptArgs;
 const hypercallSeconds = Number(hypercallArg);
 const STATUS_MEMORY_ERROR = 0x100;
 const ERRNO_NOSPC = 51; // wasi-libc's ENOSPC
@@ -94,6 +97,51 @@ Object.assign(console, {
   debug: console.log,
 });
 
+const NOT_SAVED_CODE = "functions and classes are not saved: run their definitions again";
+
+function writeInternal(path, text) {
+  const file = std.open(path, "w");
+  if (!file) return false;
+  file.puts(text);
+  file.flush();
+  const failed = file.error();
+  return file.close() === 0 && !failed;
+}
+
+function saveGlobals(baseline) {
+  const saved = {};
+  const unsaved = {};
+  for (const name of Object.getOwnPropertyNames(globalThis)) {
+    if (baseline.has(name)) continue;
+    const value = globalThis[name];
+    if (typeof value === "function") {
+      unsaved[name] = NOT_SAVED_CODE;
+      continue;
+    }
+    try {
+      if (JSON.stringify(value) === undefined) unsaved[name] = "not JSON-serializable";
+      else saved[name] = value;
+    } catch (error) {
+      unsaved[name] = `not JSON-serializable (${error.message})`;
+    }
+  }
+  os.mkdir(globalsDir);
+  const written = writeInternal(`${globalsDir}/globals.json`, JSON.stringify(saved));
+  const names = Object.keys(saved).sort();
+  if (!written) for (const name of names) unsaved[name] = "state not written (no space?)";
+  writeInternal(`${globalsDir}/report.json`, JSON.stringify({ saved: written ? names : [], unsaved }));
+}
+
+function restoreGlobals() {
+  const text = std.loadFile(`${globalsDir}/globals.json`);
+  if (text === null) return;
+  try {
+    Object.assign(globalThis, JSON.parse(text));
+  } catch {
+    // a damaged state file only means nothing is restored
+  }
+}
+
 function isOutOfMemory(error) {
   return error instanceof InternalError && /out of memory/.test(String(error.message));
 }
@@ -116,6 +164,9 @@ std.loadFile(cellPath);
 await std.evalScript("console.log('')", { async: true });
 std.out.flush();
 
+const baselineGlobals = new Set(Object.getOwnPropertyNames(globalThis));
+if (globalsDir) restoreGlobals();
+
 let status = 0;
 for (;;) {
   sleep((hypercallSeconds + status) * 1000);
@@ -127,6 +178,7 @@ for (;;) {
     report(error);
     status = isOutOfMemory(error) ? STATUS_MEMORY_ERROR | 1 : 1;
   }
+  if (globalsDir) saveGlobals(baselineGlobals);
   std.out.flush();
   std.err.flush();
 }

@@ -17,8 +17,6 @@ import wasmtime
 
 from sandbox.core.errors import GuestStartupError
 from sandbox.host.module_cache import GuestBinary
-from sandbox.host.poll import HYPERCALL_SECONDS
-from sandbox.host.wasi import CONTROL_GUEST_PATH
 
 # Pinned: qjs-wasi-reactor.wasm 0.17.0 (QuickJS-NG reactor build).
 QJS_WASM_SHA256 = "1a4e0bce82f2faed14f5e2620174e3daf33e161bad75ce955ceeaca1f7c82572"
@@ -46,17 +44,8 @@ class JavaScriptRuntime:
     def _driver_source(self) -> str:
         return resources.files(__package__).joinpath("guest_driver.js").read_text(encoding="utf-8")
 
-    def argv(self, workspace_guest_path: str) -> list[str]:
-        return [
-            "qjs",
-            "--std",
-            "-m",
-            "-e",
-            self._driver_source,
-            str(HYPERCALL_SECONDS),
-            f"{CONTROL_GUEST_PATH}/{self.cell_file}",
-            workspace_guest_path,
-        ]
+    def argv(self, driver_args: list[str]) -> list[str]:
+        return ["qjs", "--std", "-m", "-e", self._driver_source, *driver_args]
 
     def wasi_env(self) -> dict[str, str]:
         return {}

@@ -2,17 +2,25 @@
 
 It keeps one namespace alive across cells: wait for the host (the hypercall), read the cell,
 run it, report its status with the next hypercall. argv: hypercall seconds, cell file,
-workspace directory.
+workspace directory, globals directory ("" when globals are not persisted).
+
+With a globals directory, the namespace is saved after every cell (picklable values, plus
+imported modules by name) and restored at boot, so a new process or a reset interpreter picks
+up where the last completed cell left off. What could not be saved is listed in report.json.
 """
 
 import ast
 import builtins
 import contextlib
+import importlib
+import json
 import linecache
 import os
+import pickle
 import sys
 import time
 import traceback
+import types
 
 _STATUS_MEMORY_ERROR = 0x100
 _CELL = "<cell>"
@@ -60,6 +68,51 @@ def _run_cell(source: str, namespace: dict[str, object]) -> int:
         return 1
 
 
+_NOT_SAVED_CODE = "functions and classes are not saved: run their definitions again"
+
+
+def _save_globals(namespace: dict[str, object], directory: str) -> None:
+    values: dict[str, bytes] = {}
+    modules: dict[str, str] = {}
+    unsaved: dict[str, str] = {}
+    for name, value in namespace.items():
+        if name.startswith("__"):
+            continue
+        if isinstance(value, types.ModuleType):
+            modules[name] = value.__name__
+        elif isinstance(value, (types.FunctionType, type)):
+            unsaved[name] = _NOT_SAVED_CODE
+        else:
+            try:
+                values[name] = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+            except Exception as error:
+                unsaved[name] = f"cannot be pickled ({type(error).__name__}: {error})"[:300]
+    try:
+        os.makedirs(directory, exist_ok=True)
+        with open(directory + "/globals.pickle.tmp", "wb") as state:
+            pickle.dump({"values": values, "modules": modules}, state)
+        os.replace(directory + "/globals.pickle.tmp", directory + "/globals.pickle")
+        saved = sorted([*values, *modules])
+    except OSError as error:
+        saved, unsaved = [], {name: f"state not written: {error}" for name in [*values, *modules]}
+    with contextlib.suppress(OSError), open(directory + "/report.json", "w") as report:
+        json.dump({"saved": saved, "unsaved": unsaved}, report)
+
+
+def _restore_globals(namespace: dict[str, object], directory: str) -> None:
+    try:
+        with open(directory + "/globals.pickle", "rb") as state:
+            saved = pickle.load(state)
+    except (OSError, pickle.UnpicklingError, EOFError):
+        return
+    for alias, module in saved.get("modules", {}).items():
+        with contextlib.suppress(Exception):
+            namespace[alias] = importlib.import_module(module)
+    for name, blob in saved.get("values", {}).items():
+        with contextlib.suppress(Exception):  # e.g. an instance of a class not yet redefined
+            namespace[name] = pickle.loads(blob)
+
+
 def _flush() -> None:
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(Exception):  # the cell may have replaced or closed a stream
@@ -70,9 +123,12 @@ def _main() -> None:
     hypercall_seconds = int(sys.argv[1])
     cell_path = sys.argv[2]
     os.chdir(sys.argv[3])
+    globals_dir = sys.argv[4]
     del sys.argv[1:]
     sleep = time.sleep  # held here so a cell that patches time.sleep cannot break the loop
     namespace: dict[str, object] = {"__name__": "__main__", "__builtins__": builtins}
+    if globals_dir:
+        _restore_globals(namespace, globals_dir)
     _run_cell("pass", {})  # warm the compile/exec paths while the host is not waiting
     status = 0
     while True:
@@ -80,6 +136,8 @@ def _main() -> None:
         with open(cell_path, encoding="utf-8") as cell:
             source = cell.read()
         status = _run_cell(source, namespace)
+        if globals_dir:
+            _save_globals(namespace, globals_dir)
         _flush()
 
 

