@@ -1,5 +1,4 @@
-"""Our implementation of WASI ``poll_oneoff`` and ``clock_time_get``: bounded sleeps, and the
-driver's hypercall.
+"""Our implementation of WASI ``poll_oneoff``: bounded sleeps, and the driver's hypercall.
 
 wasmtime's own ``poll_oneoff`` sleeps in native code where no epoch deadline can reach it, so a
 guest calling ``time.sleep(10**6)`` would outlive its deadline. We replace the function
@@ -9,8 +8,10 @@ host event, capped at the call's deadline.
 The same function doubles as the channel between host and guest driver: a single clock
 subscription of ``HYPERCALL_SECONDS + status`` seconds from now means "this cell finished with
 ``status``; hand me the next one". Guest code that forges it can only end its own cell.
-CPython sleeps with absolute monotonic deadlines, so we also serve ``clock_time_get`` from the
-same clock that ``poll_oneoff`` measures against.
+CPython sleeps until absolute deadlines on the guest's monotonic clock. wasmtime's WASI starts
+that clock at zero when the WASI context is made, so GuestClock, created at the same moment,
+reads the same clock to within microseconds without intercepting every ``clock_time_get``
+(which would cost the guest a host callback per ``time.time()``).
 """
 
 from __future__ import annotations
@@ -38,19 +39,17 @@ ERRNO_INVAL = 28
 
 
 class GuestClock:
-    """The clocks one guest sees; its monotonic clock starts at zero when the guest is made."""
+    """The guest's view of time; create it when its WASI context is made."""
 
     def __init__(self) -> None:
         self._origin = time.monotonic_ns()
 
     def now_ns(self, clock_id: int) -> int | None:
-        """The reading of WASI clock ``clock_id``, or None for an unknown clock."""
+        """The reading of WASI clock ``clock_id``, or None for a clock sleeps cannot use."""
         if clock_id == _CLOCK_REALTIME:
             return time.time_ns()
         if clock_id == _CLOCK_MONOTONIC:
             return time.monotonic_ns() - self._origin
-        if clock_id in (2, 3):  # process and thread CPU time: the guest owns its thread
-            return time.thread_time_ns()
         return None
 
 

@@ -49,9 +49,12 @@ def _run_cell(source: str, namespace: dict[str, object]) -> int:
     try:
         tree = ast.parse(source, _CELL)
         last = tree.body[-1] if tree.body and isinstance(tree.body[-1], ast.Expr) else None
-        if last is not None:
+        if last is None:
+            code = compile(source, _CELL, "exec")  # from source: faster than from the tree
+        else:
             tree.body.pop()
-        exec(compile(tree, _CELL, "exec"), namespace)
+            code = compile(tree, _CELL, "exec")
+        exec(code, namespace)
         if last is not None:
             # REPL rule: a cell ending in an expression prints its repr unless it is None.
             value = eval(compile(ast.Expression(last.value), _CELL, "eval"), namespace)
@@ -131,11 +134,11 @@ def _main() -> None:
         _restore_globals(namespace, globals_dir)
     _run_cell("pass", {})  # warm the compile/exec paths while the host is not waiting
     status = 0
+    cell = open(cell_path, "rb")  # noqa: SIM115 - open for the driver's whole life
     while True:
         sleep(hypercall_seconds + status)
-        with open(cell_path, encoding="utf-8") as cell:
-            source = cell.read()
-        status = _run_cell(source, namespace)
+        cell.seek(0)
+        status = _run_cell(cell.read().decode("utf-8", errors="replace"), namespace)
         if globals_dir:
             _save_globals(namespace, globals_dir)
         _flush()
