@@ -31,6 +31,7 @@ from sandbox.sessions.files import (
     read_session_file,
     write_session_file,
 )
+from sandbox.sessions.packages import install_package, list_available_packages
 from sandbox.sessions.registry import configure_sessions, evict_idle_sessions
 from sandbox.sessions.sandbox import Sandbox
 
@@ -54,6 +55,8 @@ __all__ = [
     "delete_session_file",
     "delete_session_workspace",
     "evict_idle_sessions",
+    "install_package",
+    "list_available_packages",
     "list_session_files",
     "list_sessions",
     "prune_sessions",

@@ -62,10 +62,11 @@ def create_sandbox(
 def boot_spec(
     runtime: RuntimeType, policy: ExecutionPolicy, auto_persist_globals: bool = False
 ) -> BootSpec:
+    program = runtime_for(runtime)
     return BootSpec(
-        program=runtime_for(runtime),
+        program=program,
         workspace_guest_path=policy.guest_mount_path,
-        read_only_mounts=tuple(sorted(policy.mounts.items())),
+        read_only_mounts=tuple(sorted(policy.mounts.items())) + program.guest_mounts(),
         env=tuple(sorted(policy.env.items())),
         memory_bytes=policy.memory_bytes,
         globals_dir=(

@@ -60,6 +60,9 @@ class GuestProgram(Protocol):
 
     def wasi_env(self) -> dict[str, str]: ...
 
+    def guest_mounts(self) -> tuple[tuple[Path, str], ...]:
+        """Read-only directories every guest of this runtime gets (host path, guest path)."""
+
     def start(self, store: wasmtime.Store, instance: wasmtime.Instance, argv: list[str]) -> None:
         """Run the driver; returns only when the driver ends."""
 

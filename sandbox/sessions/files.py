@@ -77,7 +77,7 @@ def write_session_file(
 
     Only existing sessions accept files, so a mistyped id fails instead of creating a session.
     """
-    target = _checked_path(_workspace(session_id, root), path)
+    target = _checked_path(session_workspace(session_id, root=root), path)
     target.parent.mkdir(parents=True, exist_ok=True)
     content = data.encode() if isinstance(data, str) else data
     descriptor = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | _NO_FOLLOW, 0o666)
@@ -89,7 +89,7 @@ def read_session_file(
     session_id: str, path: str | os.PathLike[str], *, root: Path | None = None
 ) -> bytes:
     """The bytes of a file the guest (or the host) left in the workspace."""
-    target = _checked_path(_workspace(session_id, root), path)
+    target = _checked_path(session_workspace(session_id, root=root), path)
     with os.fdopen(os.open(target, os.O_RDONLY | _NO_FOLLOW), "rb") as stream:
         return stream.read()
 
@@ -99,19 +99,19 @@ def list_session_files(session_id: str, *, root: Path | None = None) -> list[str
 
     Symlinks are neither listed nor followed: their targets are not the session's files.
     """
-    return sorted(changes.snapshot(_workspace(session_id, root)))
+    return sorted(changes.snapshot(session_workspace(session_id, root=root)))
 
 
 def delete_session_file(
     session_id: str, path: str | os.PathLike[str], *, root: Path | None = None
 ) -> None:
     """Remove one file from the workspace; directories are left to delete_session_workspace()."""
-    os.unlink(_checked_path(_workspace(session_id, root), path))
+    os.unlink(_checked_path(session_workspace(session_id, root=root), path))
 
 
 def delete_session_workspace(session_id: str, *, root: Path | None = None) -> None:
     """Remove the session entirely (workspace and metadata); its id can then be reused afresh."""
-    shutil.rmtree(_workspace(session_id, root).parent)
+    shutil.rmtree(session_workspace(session_id, root=root).parent)
 
 
 def prune_sessions(max_age_days: float, *, root: Path | None = None) -> PruneReport:
@@ -165,7 +165,7 @@ def _is_session_id(name: str) -> bool:
         return False
 
 
-def _workspace(session_id: str, root: Path | None) -> Path:
+def session_workspace(session_id: str, *, root: Path | None = None) -> Path:
     """The workspace of an existing session; these functions never create one implicitly."""
     base = _root(root)
     workspace = workspace_of(session_dir(base, session_id))

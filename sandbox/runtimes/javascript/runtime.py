@@ -50,6 +50,9 @@ class JavaScriptRuntime:
     def wasi_env(self) -> dict[str, str]:
         return {}
 
+    def guest_mounts(self) -> tuple[tuple[Path, str], ...]:
+        return ()
+
     def start(self, store: wasmtime.Store, instance: wasmtime.Instance, argv: list[str]) -> None:
         exports = instance.exports(store)
         _call(exports["_initialize"], store)

@@ -133,10 +133,14 @@ def _main() -> None:
     if globals_dir:
         _restore_globals(namespace, globals_dir)
     _run_cell("pass", {})  # warm the compile/exec paths while the host is not waiting
+    session_packages = os.path.join(os.getcwd(), ".sandbox-packages")
     status = 0
     cell = open(cell_path, "rb")  # noqa: SIM115 - open for the driver's whole life
     while True:
         sleep(hypercall_seconds + status)
+        if session_packages not in sys.path and os.path.isdir(session_packages):
+            sys.path.insert(0, session_packages)  # install_package() added the first one
+            importlib.invalidate_caches()
         cell.seek(0)
         status = _run_cell(cell.read().decode("utf-8", errors="replace"), namespace)
         if globals_dir:

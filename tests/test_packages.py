@@ -1,0 +1,106 @@
+"""Curated pure-Python packages in the Python guest, and per-session installs."""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from sandbox import (
+    RuntimeType,
+    Sandbox,
+    create_sandbox,
+    install_package,
+    list_available_packages,
+)
+from sandbox.runtimes.python.packages import PackageInstallError
+
+USES = {
+    "attrs": "import attrs\n@attrs.define\nclass P:\n    x: int\nprint(P(1))",
+    "et-xmlfile": "import et_xmlfile\nprint(et_xmlfile.__name__)",
+    "jinja2": "import jinja2\nprint(jinja2.Template('{{ a }}+{{ b }}').render(a=1, b=2))",
+    "markdown": "import markdown\nprint(markdown.markdown('**b**'))",
+    "markupsafe": "import markupsafe\nprint(markupsafe.escape('<x>'))",
+    "openpyxl": (
+        "import openpyxl\nwb = openpyxl.Workbook()\nwb.active['A1'] = 42\nwb.save('t.xlsx')\n"
+        "print(openpyxl.load_workbook('t.xlsx').active['A1'].value)"
+    ),
+    "pypdf": "import pypdf\nw = pypdf.PdfWriter()\nw.add_blank_page(72, 72)\nw.write('t.pdf')\n"
+    "print(len(pypdf.PdfReader('t.pdf').pages))",
+    "python-dateutil": "from dateutil import parser\nprint(parser.parse('2024-02-29T10:00').month)",
+    "pyyaml": "import yaml\nprint(yaml.safe_load('a: [1, 2]'))",
+    "six": "import six\nprint(six.PY3)",
+    "tabulate": "from tabulate import tabulate\nprint(tabulate([[1]], headers=['n'], tablefmt='plain'))",
+    "xlsxwriter": "import xlsxwriter\nwb = xlsxwriter.Workbook('w.xlsx')\nwb.add_worksheet().write(0, 0, 1)\n"
+    "wb.close()\nimport os\nprint(os.path.getsize('w.xlsx') > 0)",
+}
+EXPECTED = {
+    "attrs": "P(x=1)",
+    "et-xmlfile": "et_xmlfile",
+    "jinja2": "1+2",
+    "markdown": "<p><strong>b</strong></p>",
+    "markupsafe": "&lt;x&gt;",
+    "openpyxl": "42",
+    "pypdf": "1",
+    "python-dateutil": "2",
+    "pyyaml": "{'a': [1, 2]}",
+    "six": "True",
+    "tabulate": "n\n  1",
+    "xlsxwriter": "True",
+}
+
+
+def test_every_curated_package_is_listed_with_a_version() -> None:
+    listed = list_available_packages(RuntimeType.PYTHON)
+    assert set(listed) == set(USES)
+    assert all(version[0].isdigit() for version in listed.values())
+    assert "helpers" in list_available_packages("javascript")
+
+
+@pytest.mark.parametrize("name", sorted(USES))
+def test_curated_package_works_in_the_guest(python_sandbox: Sandbox, name: str) -> None:
+    result = python_sandbox.execute(USES[name])
+    assert result.success, result.stderr
+    assert result.stdout.strip() == EXPECTED[name]
+
+
+def _wheel(directory: Path, filename: str, module: str, source: str) -> Path:
+    path = directory / filename
+    name, version = filename.split("-")[:2]
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr(f"{module}.py", source)
+        archive.writestr(
+            f"{name}-{version}.dist-info/METADATA", f"Name: {name}\nVersion: {version}\n"
+        )
+    return path
+
+
+def test_install_pure_wheel_into_one_session_only(tmp_path: Path) -> None:
+    wheel = _wheel(tmp_path, "tinypkg-1.2.0-py3-none-any.whl", "tinypkg", "ANSWER = 42\n")
+    with create_sandbox(RuntimeType.PYTHON) as first, create_sandbox(RuntimeType.PYTHON) as other:
+        assert not first.execute("import tinypkg").success
+        info = install_package(first.session_id, str(wheel))
+        assert (info.name, info.version) == ("tinypkg", "1.2.0")
+        assert first.execute("import tinypkg\nprint(tinypkg.ANSWER)").stdout == "42\n"
+        assert "ModuleNotFoundError" in other.execute("import tinypkg").stderr
+
+
+def test_native_wheel_is_refused_with_the_reason(tmp_path: Path) -> None:
+    wheel = _wheel(tmp_path, "fastthing-1.0-cp311-cp311-manylinux_2_17_x86_64.whl", "fastthing", "")
+    with create_sandbox(RuntimeType.PYTHON) as sandbox:
+        with pytest.raises(PackageInstallError, match="cannot load compiled extension"):
+            install_package(sandbox.session_id, str(wheel))
+        assert not (sandbox.workspace_path / ".sandbox-packages").exists()
+
+
+def test_wheel_with_unsafe_paths_is_refused(tmp_path: Path) -> None:
+    wheel = tmp_path / "evil-1.0-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as archive:
+        archive.writestr("../../escape.py", "x = 1")
+    with (
+        create_sandbox(RuntimeType.PYTHON) as sandbox,
+        pytest.raises(PackageInstallError, match="unsafe path"),
+    ):
+        install_package(sandbox.session_id, str(wheel))
+    assert not (tmp_path / "escape.py").exists()
