@@ -10,6 +10,7 @@ from types import TracebackType
 import anyio.to_thread
 
 from sandbox.core.errors import SandboxClosedError
+from sandbox.core.guidance import error_guidance, fuel_analysis
 from sandbox.core.policy import ExecutionPolicy
 from sandbox.core.result import SandboxResult
 from sandbox.core.runtime_type import RuntimeType
@@ -51,6 +52,7 @@ class Sandbox:
         self._closed = False
         self._unrecorded_executions = 0
         self._evicted: str | None = None
+        self._previous_call_reset = False
         self._recorded_at = time.monotonic()  # creation was just recorded by the factory
 
     def execute(self, code: str, *, timeout_seconds: float | None = None) -> SandboxResult:
@@ -79,6 +81,9 @@ class Sandbox:
             if time.monotonic() - self._recorded_at >= _METADATA_FLUSH_SECONDS:
                 self._record_executions()
             details = self._metadata(run, limits)
+            stderr = run.stderr.text()
+            exit_code = run.exit_code if run.trap is None or run.exit_code > 0 else -1
+            self._add_guidance(details, run, limits, stderr, exit_code)
             if not run.guest_alive:
                 guest.close()
                 self._guest = None
@@ -88,8 +93,8 @@ class Sandbox:
             result = SandboxResult(
                 success=run.exit_code == 0 and run.trap is None,
                 stdout=run.stdout.text(),
-                stderr=run.stderr.text(),
-                exit_code=run.exit_code if run.trap is None or run.exit_code > 0 else -1,
+                stderr=stderr,
+                exit_code=exit_code,
                 fuel_consumed=max(0, run.fuel_consumed),
                 memory_used_bytes=run.memory_bytes,
                 duration_ms=round(duration_ms, 3),
@@ -149,6 +154,37 @@ class Sandbox:
         guest = getattr(self, "_guest", None)
         if guest is not None:
             guest.close()
+
+    def _add_guidance(
+        self,
+        details: dict[str, object],
+        run: CellRun,
+        limits: CellLimits,
+        stderr: str,
+        exit_code: int,
+    ) -> None:
+        """What a model needs to act on this result: the fix for a failure, and fuel headroom."""
+        reset_now = bool(details.get("session_reset"))
+        guidance = error_guidance(
+            runtime=self.runtime.value,
+            stderr=stderr,
+            exit_code=exit_code,
+            trap_reason=run.trap.value if run.trap else None,
+            stdout_truncated=run.stdout.truncated,
+            stderr_truncated=run.stderr.truncated,
+            # A NameError right after a reset means the variable died with the old interpreter.
+            session_reset=reset_now or self._previous_call_reset,
+            fuel_budget=limits.fuel,
+            timeout_seconds=limits.timeout_seconds,
+            memory_limit_bytes=self.policy.memory_bytes,
+            workspace_guest_path=self.policy.guest_mount_path,
+        )
+        self._previous_call_reset = reset_now
+        if guidance is not None:
+            details["error_guidance"] = guidance
+        details["fuel_analysis"] = fuel_analysis(
+            consumed=max(0, run.fuel_consumed), budget=limits.fuel
+        )
 
     def _record_executions(self) -> None:
         metadata.record_execution(
