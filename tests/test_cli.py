@@ -57,3 +57,9 @@ def test_bad_arguments_are_explained() -> None:
     assert "memory_bytes" in done.stderr
     done = _run("run")
     assert "exactly one of FILE or -c CODE" in done.stderr
+
+
+def test_mcp_command_refuses_an_open_bind_without_a_token() -> None:
+    done = _run("mcp", "--transport", "http", "--host", "0.0.0.0", "--port", "18999")
+    assert done.returncode == 2
+    assert "token" in done.stderr.lower()

@@ -16,6 +16,7 @@ const hypercallSeconds = Number(hypercallArg);
 const STATUS_MEMORY_ERROR = 0x100;
 const ERRNO_NOSPC = 51; // wasi-libc's ENOSPC
 const sleep = os.sleep; // held here so a cell that replaces os.sleep cannot break the loop
+os.chdir(workspace);
 
 function resolvePath(path) {
   const text = String(path);

@@ -42,7 +42,12 @@ class JavaScriptRuntime:
 
     @cached_property
     def _driver_source(self) -> str:
-        return resources.files(__package__).joinpath("guest_driver.js").read_text(encoding="utf-8")
+        # sandboxUtils first, so the driver counts it among the built-in globals.
+        files = resources.files(__package__)
+        return "\n".join(
+            files.joinpath(name).read_text(encoding="utf-8")
+            for name in ("guest_utils.js", "guest_driver.js")
+        )
 
     def argv(self, driver_args: list[str]) -> list[str]:
         return ["qjs", "--std", "-m", "-e", self._driver_source, *driver_args]

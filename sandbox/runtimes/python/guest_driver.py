@@ -122,6 +122,13 @@ def _flush() -> None:
             stream.flush()
 
 
+def _help(*topic: object) -> None:
+    """help() as in the REPL (``-S`` skips site, which normally installs it)."""
+    import pydoc
+
+    pydoc.help(*topic)
+
+
 def _main() -> None:
     hypercall_seconds = int(sys.argv[1])
     cell_path = sys.argv[2]
@@ -129,6 +136,7 @@ def _main() -> None:
     globals_dir = sys.argv[4]
     del sys.argv[1:]
     sleep = time.sleep  # held here so a cell that patches time.sleep cannot break the loop
+    builtins.help = _help  # type: ignore[assignment]
     namespace: dict[str, object] = {"__name__": "__main__", "__builtins__": builtins}
     if globals_dir:
         _restore_globals(namespace, globals_dir)

@@ -1,0 +1,247 @@
+"""Entry points of the MCP server: ``serve()`` for ``llm-wasm-sandbox mcp``, ``main()`` for
+``llm-wasm-mcp``, and ``build_server()`` for embedding or in-process tests.
+
+The protocol, both transports and bearer authentication are the official SDK's (MCPServer);
+this module only decides how they are configured: Streamable HTTP at /mcp, a token required
+off loopback, and a lifespan that expires idle sessions and retires all of them at shutdown.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import tempfile
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
+from importlib import metadata
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import anyio
+import uvicorn
+from mcp.server.auth.settings import AuthSettings
+from mcp.server.mcpserver import MCPServer
+from pydantic import AnyHttpUrl, ValidationError
+
+from sandbox.core.policy import ExecutionPolicy
+from sandbox.mcp.auth import TOKEN_ENV, ServerConfigError, StaticTokenVerifier, check_http_exposure
+from sandbox.mcp.external_files import EXTERNAL_GUEST_PATH, stage_external_files
+from sandbox.mcp.identity import require_mcp_session_over_http
+from sandbox.mcp.limits import ServerLimits
+from sandbox.mcp.metrics import Metrics
+from sandbox.mcp.session_registry import SessionRegistry
+from sandbox.mcp.tools import SandboxTools
+
+HTTP_PATH = "/mcp"
+TRANSPORTS = ("stdio", "http")
+_log = logging.getLogger(__name__)
+
+_INSTRUCTIONS = """\
+This server runs untrusted Python and JavaScript in a WebAssembly sandbox with no network. \
+Call execute_code directly; it keeps a live interpreter per session, so define data once and \
+reuse it in later calls. Move files with write_file / read_file. Call list_runtimes for the \
+limits and list_available_packages before relying on a library.\
+"""
+
+
+def build_server(
+    *,
+    policy: ExecutionPolicy | None = None,
+    limits: ServerLimits | None = None,
+    external_files: Sequence[str] = (),
+    auth_token: str | None = None,
+    public_url: str = "http://127.0.0.1:8080",
+) -> MCPServer[dict[str, Any]]:
+    """An MCPServer with the sandbox tools, ready for any transport.
+
+    ``external_files`` names the files already mounted at /external by ``policy``; they are
+    only announced to clients. With ``auth_token``, HTTP requests need it as a bearer token;
+    ``public_url`` is where the server is reachable and only labels the token's issuer.
+    """
+    policy = policy if policy is not None else ExecutionPolicy()
+    limits = limits if limits is not None else ServerLimits()
+    metrics = Metrics()
+    registry = SessionRegistry(policy, limits, metrics)
+    verifier = StaticTokenVerifier(auth_token) if auth_token is not None else None
+    issuer = AnyHttpUrl(public_url)
+    server: MCPServer[dict[str, Any]] = MCPServer(
+        "llm-wasm-sandbox",
+        title="LLM WebAssembly sandbox",
+        instructions=_INSTRUCTIONS,
+        version=metadata.version("llm-wasm-sandbox"),
+        lifespan=_lifespan(registry, limits),
+        log_level="WARNING",
+        middleware=[require_mcp_session_over_http],
+        token_verifier=verifier,
+        auth=AuthSettings(issuer_url=issuer, resource_server_url=None)
+        if verifier is not None
+        else None,
+    )
+    SandboxTools(
+        policy=policy,
+        limits=limits,
+        external_files=list(external_files),
+        registry=registry,
+        metrics=metrics,
+    ).register(server)
+    return server
+
+
+def serve(
+    transport: str = "stdio",
+    host: str = "127.0.0.1",
+    port: int = 8080,
+    auth_token: str | None = None,
+    external_files: Sequence[Path] = (),
+    *,
+    limits: ServerLimits | None = None,
+) -> None:
+    """Serve until the client disconnects (stdio) or the process is interrupted (HTTP).
+
+    Raises ServerConfigError, before anything starts, for an unknown transport, a
+    non-loopback HTTP address without a token, or unusable external files.
+    """
+    if transport not in TRANSPORTS:
+        raise ServerConfigError(f"unknown transport {transport!r}; use one of {TRANSPORTS}")
+    limits = limits if limits is not None else ServerLimits()
+    if transport == "http":
+        check_http_exposure(host, auth_token)
+    with tempfile.TemporaryDirectory(prefix="llm-wasm-sandbox-external-") as staging:
+        names = stage_external_files(external_files, Path(staging))
+        policy = _policy_with_external(Path(staging)) if names else ExecutionPolicy()
+        server = build_server(
+            policy=policy,
+            limits=limits,
+            external_files=names,
+            auth_token=auth_token if transport == "http" else None,
+            public_url=_url(host, port),
+        )
+        if transport == "stdio":
+            server.run("stdio")
+            return
+        if auth_token is None:
+            _log.warning("serving %s without authentication (loopback only)", _url(host, port))
+        app = server.streamable_http_app(
+            streamable_http_path=HTTP_PATH,
+            host=host,
+            max_request_body_size=limits.max_request_body_bytes,
+        )
+        with _sigterm_unwinds():
+            uvicorn.run(app, host=host, port=port, log_level="info", access_log=False)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """The ``llm-wasm-mcp`` command."""
+    parser = argparse.ArgumentParser(
+        prog="llm-wasm-mcp",
+        description="Serve the llm-wasm-sandbox to MCP clients: stdio by default, or "
+        f"Streamable HTTP at {HTTP_PATH}.",
+    )
+    parser.add_argument(
+        "--transport",
+        choices=TRANSPORTS,
+        default="stdio",
+        help="stdio (default) when the client starts the server; http to serve many clients.",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="HTTP bind address.")
+    parser.add_argument("--port", type=int, default=8080, help="HTTP port.")
+    parser.add_argument(
+        "--auth-token",
+        default=os.environ.get(TOKEN_ENV),
+        help=f"Bearer token HTTP clients must send (default: ${TOKEN_ENV}; prefer the "
+        "variable, command lines are visible to other users). Required off loopback.",
+    )
+    parser.add_argument(
+        "--external-files",
+        nargs="+",
+        type=Path,
+        default=[],
+        metavar="PATH",
+        help=f"Host files every session can read at {EXTERNAL_GUEST_PATH}/.",
+    )
+    args = parser.parse_args(argv)
+    try:
+        serve(
+            transport=args.transport,
+            host=args.host,
+            port=args.port,
+            auth_token=args.auth_token,
+            external_files=args.external_files,
+        )
+    except ServerConfigError as error:
+        parser.error(str(error))
+    except KeyboardInterrupt:  # Ctrl-C is how a foreground server is meant to stop
+        raise SystemExit(130) from None
+
+
+def _policy_with_external(staging: Path) -> ExecutionPolicy:
+    """The configured policy plus the /external mount, keeping any mounts it already has."""
+    base = ExecutionPolicy()
+    try:
+        return ExecutionPolicy.model_validate(
+            {**base.model_dump(), "mounts": {**base.mounts, staging: EXTERNAL_GUEST_PATH}}
+        )
+    except ValidationError as error:
+        raise ServerConfigError(f"cannot mount the external files: {error}") from None
+
+
+@contextmanager
+def _sigterm_unwinds() -> Iterator[None]:
+    """Make SIGTERM raise SystemExit while uvicorn serves.
+
+    uvicorn shuts down gracefully on SIGTERM and then re-raises the signal; under the default
+    disposition that kills the process before the staging directory of the external files and
+    the spare interpreters' workspaces are removed. SystemExit unwinds through that cleanup.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signals only reach the main thread, and uvicorn leaves them alone too
+        return
+    previous = signal.signal(signal.SIGTERM, _exit_for_signal)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _exit_for_signal(signum: int, _frame: FrameType | None) -> None:
+    raise SystemExit(128 + signum)
+
+
+def _url(host: str, port: int) -> str:
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+def _lifespan(
+    registry: SessionRegistry, limits: ServerLimits
+) -> Callable[[MCPServer[dict[str, Any]]], AbstractAsyncContextManager[dict[str, Any]]]:
+    """Expire idle sessions even when no calls arrive, and retire every session at shutdown."""
+    sweep_every = min(60.0, limits.session_idle_ttl_seconds / 4)
+
+    async def sweep() -> None:
+        while True:
+            await anyio.sleep(sweep_every)
+            try:
+                await anyio.to_thread.run_sync(registry.evict_idle)
+            except Exception:  # a failed sweep must not take the server down; the next retries
+                _log.exception("expiring idle sessions failed")
+
+    @asynccontextmanager
+    async def lifespan(_: MCPServer[dict[str, Any]]) -> AsyncIterator[dict[str, Any]]:
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(sweep)
+            try:
+                yield {}
+            finally:
+                tasks.cancel_scope.cancel()
+                with anyio.CancelScope(shield=True):
+                    await anyio.to_thread.run_sync(registry.close_all)
+
+    return lifespan
+
+
+if __name__ == "__main__":
+    main()
