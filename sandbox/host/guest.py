@@ -12,12 +12,14 @@ are set inside the hypercall, just before the guest resumes.
 
 from __future__ import annotations
 
+import atexit
 import os
 import queue
 import shutil
 import tempfile
 import threading
 import time
+import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -134,6 +136,18 @@ class _CellActivity:
 
 
 CELL_ACTIVITY = _CellActivity()
+_instances: weakref.WeakSet[GuestInstance] = weakref.WeakSet()
+
+
+@atexit.register
+def _stop_all_guests() -> None:
+    """Close every guest and let its thread remove its control directory before exit."""
+    guests = list(_instances)
+    for guest in guests:
+        guest.close()
+    deadline = time.monotonic() + 2.0
+    for guest in guests:
+        guest.join(max(0.0, deadline - time.monotonic()))
 
 
 class _Shutdown(Exception):
@@ -171,6 +185,7 @@ class GuestInstance:
         self._thread = threading.Thread(
             target=self._main, name=f"llm-wasm-sandbox-{spec.program.name}", daemon=True
         )
+        _instances.add(self)
         self._thread.start()
 
     @property
@@ -232,6 +247,10 @@ class GuestInstance:
         self._closed = True
         self._wake.set()
         self._requests.put(None)
+
+    def join(self, timeout: float) -> None:
+        """Wait for the guest thread to finish cleaning up after close()."""
+        self._thread.join(timeout)
 
     def _abandon(self) -> None:
         self._alive = False
