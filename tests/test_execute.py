@@ -79,6 +79,10 @@ def test_files_created_and_modified(runtime: RuntimeType) -> None:
     assert first.files_created == ["a.txt"]
     assert second.files_created == ["d/b.txt"]
     assert second.files_modified == ["a.txt"]
+    assert second.metadata["files"] == [
+        {"path": "d/b.txt", "size_bytes": 1, "change": "created"},
+        {"path": "a.txt", "size_bytes": 6, "change": "modified"},
+    ]
 
 
 def test_javascript_file_helpers(js_sandbox: Sandbox) -> None:

@@ -224,3 +224,32 @@ async def test_sessions_are_deleted_when_the_client_disconnects(
         assert workspace.is_dir()
 
     assert not workspace.exists()
+
+
+_WRITE_PNG = """
+import struct, zlib
+def chunk(kind, data):
+    body = kind + data
+    return struct.pack('>I', len(data)) + body + struct.pack('>I', zlib.crc32(body))
+pixels = zlib.compress(b'\\x00\\xff\\x00\\x00')
+png = (b'\\x89PNG\\r\\n\\x1a\\n' + chunk(b'IHDR', struct.pack('>IIBBBBB', 1, 1, 8, 2, 0, 0, 0))
+       + chunk(b'IDAT', pixels) + chunk(b'IEND', b''))
+with open('plot.png', 'wb') as f:
+    f.write(png)
+print('saved')
+"""
+
+
+async def test_images_written_by_a_cell_come_back_as_image_content(
+    client: ClientSession,
+) -> None:
+    result = await client.call_tool("execute_code", {"code": _WRITE_PNG})
+    assert not result.is_error
+    images = [item for item in result.content if item.type == "image"]
+    assert len(images) == 1
+    assert images[0].mime_type == "image/png"
+    session_id = result.structured_content["session_id"]  # type: ignore[index]
+    copy = await call(
+        client, "read_file", session_id=session_id, path="plot.png", encoding="base64"
+    )
+    assert base64.b64decode(images[0].data) == base64.b64decode(copy["content"])

@@ -20,7 +20,7 @@ from typing import Annotated, Any, Literal
 
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
-from mcp_types import CallToolResult, TextContent, ToolAnnotations
+from mcp_types import CallToolResult, ImageContent, TextContent, ToolAnnotations
 from pydantic import BaseModel, Field
 
 from sandbox.core.errors import SandboxError, SessionNotFoundError, WorkspacePathError
@@ -233,7 +233,9 @@ class SandboxTools:
         latency_ms = (time.perf_counter() - started) * 1000
         self._metrics.record_execution(live.language.value, result, latency_ms)
         output = self._execution_output(live, result, timeout)
-        return _result(output, _execution_text(output), is_error=not output.success)
+        call_result = _result(output, _execution_text(output), is_error=not output.success)
+        call_result.content.extend(_images(live.session_id, result))
+        return call_result
 
     def create_session(
         self,
@@ -630,6 +632,35 @@ def _result(output: BaseModel, text: str, *, is_error: bool = False) -> CallTool
         structured_content=output.model_dump(mode="json"),
         is_error=is_error,
     )
+
+
+_IMAGE_TYPES = {
+    ".png": "image/png",
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".svg": "image/svg+xml",
+}
+_MAX_IMAGES = 4
+_MAX_IMAGE_BYTES = 2 * 1024 * 1024
+
+
+def _images(session_id: str, result: SandboxResult) -> list[ImageContent]:
+    """Images the call wrote, as image content, so a client can show a plot to its user."""
+    images: list[ImageContent] = []
+    for entry in result.metadata.get("files", []):
+        mime_type = _IMAGE_TYPES.get(PurePosixPath(entry["path"]).suffix.lower())
+        if mime_type is None or entry["size_bytes"] > _MAX_IMAGE_BYTES:
+            continue
+        try:
+            data = read_session_file(session_id, entry["path"])
+        except (OSError, SandboxError):
+            continue  # removed or replaced by a symlink since the call: nothing to show
+        images.append(
+            ImageContent(type="image", data=base64.b64encode(data).decode(), mime_type=mime_type)
+        )
+        if len(images) == _MAX_IMAGES:
+            break
+    return images
 
 
 def _language(kind: RuntimeType) -> Language:

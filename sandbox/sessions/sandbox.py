@@ -76,11 +76,17 @@ class Sandbox:
             started = time.perf_counter()
             run = guest.run_cell(code, limits)
             duration_ms = (time.perf_counter() - started) * 1000
-            created, modified = changes.diff(before, changes.snapshot(self.workspace_path))
+            after = changes.snapshot(self.workspace_path)
+            created, modified = (_user_files(paths) for paths in changes.diff(before, after))
             self._unrecorded_executions += 1
             if time.monotonic() - self._recorded_at >= _METADATA_FLUSH_SECONDS:
                 self._record_executions()
             details = self._metadata(run, limits)
+            details["files"] = [
+                {"path": path, "size_bytes": after[path][0], "change": change}
+                for change, paths in (("created", created), ("modified", modified))
+                for path in paths
+            ]
             stderr = run.stderr.text()
             exit_code = run.exit_code if run.trap is None or run.exit_code > 0 else -1
             self._add_guidance(details, run, limits, stderr, exit_code)
@@ -98,8 +104,8 @@ class Sandbox:
                 fuel_consumed=max(0, run.fuel_consumed),
                 memory_used_bytes=run.memory_bytes,
                 duration_ms=round(duration_ms, 3),
-                files_created=_user_files(created),
-                files_modified=_user_files(modified),
+                files_created=created,
+                files_modified=modified,
                 workspace_path=str(self.workspace_path),
                 metadata=details,
             )
