@@ -1,114 +1,117 @@
-"""The workspace disk quota: a wasm shim in front of WASI's writes.
+"""The workspace disk quota: WASI's file writes, checked before they happen.
 
-wasmtime writes guest files straight to the host, so the quota is enforced before the write:
-a tiny wasm module that shares the guest's memory exports ``fd_write``, ``fd_pwrite`` and
-``fd_allocate`` in place of WASI's. For stdout/stderr it forwards at once; for files it first
-asks the host (``charge``) whether the bytes fit in what is left of the call's budget, and
-returns ``ENOSPC`` inside the guest when they do not, so the guest sees "no space left on
-device" and the host disk never fills. Bytes are charged as written, so rewriting a file within
-one call counts twice; each call starts from the workspace's measured size.
+wasmtime writes guest files straight to the host, so the check must come first. We shadow
+``fd_write``, ``fd_pwrite`` and ``fd_allocate`` with host functions that charge the bytes to
+the call's budget and answer ``ENOSPC`` when they do not fit (the guest sees "No space left on
+device" and the host disk never fills), then forward to wasmtime's own implementation.
+
+Forwarding is the subtle part: wasmtime's WASI functions find guest memory through the
+*calling instance's* ``memory`` export, so a host function cannot call them directly. A tiny wasm
+forwarder instantiated after the guest imports the guest's memory, re-exports it as
+``memory`` and calls the WASI functions; the host functions call the forwarder. The guest keeps
+defining its own memory, so wasmtime still maps its data copy-on-write from the compiled image.
+
+Bytes are charged as written, so rewriting a file within one call counts twice; each call
+starts from the workspace's measured size. stdout and stderr (fds 1 and 2) are not charged.
 """
 
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable
 from functools import cache
 
 import wasmtime
 
-from sandbox.host.memory_import import MEMORY_MODULE, MEMORY_NAME
-
 ERRNO_NOSPC = 51
 _IOVEC = struct.Struct("<II")
+_FIRST_FILE_FD = 3
 
-_SHIM_WAT = f"""
+_FORWARDER_WAT = """
 (module
-  (import "{MEMORY_MODULE}" "{MEMORY_NAME}" (memory 0))
-  (import "wasi_snapshot_preview1" "fd_write"
-    (func $fd_write (param i32 i32 i32 i32) (result i32)))
+  (import "guest" "memory" (memory 0))
+  (import "wasi_snapshot_preview1" "fd_write" (func $write (param i32 i32 i32 i32) (result i32)))
   (import "wasi_snapshot_preview1" "fd_pwrite"
-    (func $fd_pwrite (param i32 i32 i32 i64 i32) (result i32)))
-  (import "wasi_snapshot_preview1" "fd_allocate"
-    (func $fd_allocate (param i32 i64 i64) (result i32)))
-  (import "sandbox" "charge_iovecs" (func $charge_iovecs (param i32 i32 i32) (result i32)))
-  (import "sandbox" "charge_bytes" (func $charge_bytes (param i64) (result i32)))
+    (func $pwrite (param i32 i32 i32 i64 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "fd_allocate" (func $allocate (param i32 i64 i64) (result i32)))
   (export "memory" (memory 0))
-  (func (export "fd_write") (param $fd i32) (param $iovs i32) (param $count i32)
-      (param $written i32) (result i32)
-    (local $errno i32)
-    (if (i32.gt_u (local.get $fd) (i32.const 2))
-      (then
-        (local.set $errno (call $charge_iovecs (local.get $fd) (local.get $iovs) (local.get $count)))
-        (if (local.get $errno) (then (return (local.get $errno))))))
-    (call $fd_write (local.get $fd) (local.get $iovs) (local.get $count) (local.get $written)))
-  (func (export "fd_pwrite") (param $fd i32) (param $iovs i32) (param $count i32)
-      (param $offset i64) (param $written i32) (result i32)
-    (local $errno i32)
-    (local.set $errno (call $charge_iovecs (local.get $fd) (local.get $iovs) (local.get $count)))
-    (if (local.get $errno) (then (return (local.get $errno))))
-    (call $fd_pwrite (local.get $fd) (local.get $iovs) (local.get $count) (local.get $offset)
-      (local.get $written)))
-  (func (export "fd_allocate") (param $fd i32) (param $offset i64) (param $length i64)
-      (result i32)
-    (local $errno i32)
-    (local.set $errno (call $charge_bytes (local.get $length)))
-    (if (local.get $errno) (then (return (local.get $errno))))
-    (call $fd_allocate (local.get $fd) (local.get $offset) (local.get $length)))
+  (func (export "fd_write") (param i32 i32 i32 i32) (result i32)
+    (call $write (local.get 0) (local.get 1) (local.get 2) (local.get 3)))
+  (func (export "fd_pwrite") (param i32 i32 i32 i64 i32) (result i32)
+    (call $pwrite (local.get 0) (local.get 1) (local.get 2) (local.get 3) (local.get 4)))
+  (func (export "fd_allocate") (param i32 i64 i64) (result i32)
+    (call $allocate (local.get 0) (local.get 1) (local.get 2)))
 )
 """
 
-WRAPPED_WASI_CALLS = ("fd_write", "fd_pwrite", "fd_allocate")
-
 
 @cache
-def shim_module(engine: wasmtime.Engine) -> wasmtime.Module:
-    return wasmtime.Module(engine, _SHIM_WAT)
+def _forwarder_module(engine: wasmtime.Engine) -> wasmtime.Module:
+    return wasmtime.Module(engine, _FORWARDER_WAT)
 
 
-class DiskBudget:
-    """Bytes a guest may still write to files during the current call."""
+class DiskQuota:
+    """The quota-checked WASI writes of one guest, and the bytes it may still write this call."""
 
     def __init__(self) -> None:
         self.remaining = 0
+        self._forward: dict[str, wasmtime.Func] = {}
 
-    def charge(self, size: int) -> int:
-        """A WASI errno: 0 when ``size`` more bytes fit, ENOSPC when they do not."""
+    def define_imports(self, linker: wasmtime.Linker) -> None:
+        """Shadow WASI's writes in ``linker`` (which already has WASI) with checked ones."""
+        i32, i64 = wasmtime.ValType.i32(), wasmtime.ValType.i64()
+        signatures: dict[str, tuple[list[wasmtime.ValType], Callable[..., int]]] = {
+            "fd_write": ([i32, i32, i32, i32], self._fd_write),
+            "fd_pwrite": ([i32, i32, i32, i64, i32], self._fd_pwrite),
+            "fd_allocate": ([i32, i64, i64], self._fd_allocate),
+        }
+        for name, (params, function) in signatures.items():
+            linker.define_func(
+                "wasi_snapshot_preview1",
+                name,
+                wasmtime.FuncType(params, [i32]),
+                function,
+                access_caller=True,
+            )
+
+    def attach(
+        self, engine: wasmtime.Engine, store: wasmtime.Store, guest_memory: wasmtime.Memory
+    ) -> None:
+        """Instantiate the forwarder on the guest's memory; call before the guest runs."""
+        linker = wasmtime.Linker(engine)
+        linker.define_wasi()
+        linker.define(store, "guest", "memory", guest_memory)
+        exports = linker.instantiate(store, _forwarder_module(engine)).exports(store)
+        for name in ("fd_write", "fd_pwrite", "fd_allocate"):
+            function = exports[name]
+            assert isinstance(function, wasmtime.Func)
+            self._forward[name] = function
+
+    def _charge(self, size: int) -> int:
         if size > self.remaining:
             return ERRNO_NOSPC
         self.remaining -= size
         return 0
 
-    def charge_iovecs(self, caller: wasmtime.Caller, _fd: int, iovs: int, count: int) -> int:
-        memory = caller[MEMORY_NAME]
+    def _charge_iovecs(self, caller: wasmtime.Caller, iovs: int, count: int) -> int:
+        memory = caller["memory"]
         assert isinstance(memory, wasmtime.Memory)
         raw = memory.read(caller, iovs, iovs + count * _IOVEC.size)
-        total = sum(length for _pointer, length in _IOVEC.iter_unpack(raw))
-        return self.charge(total)
+        return self._charge(sum(length for _pointer, length in _IOVEC.iter_unpack(raw)))
 
-    def charge_bytes(self, length: int) -> int:
-        return self.charge(length)
+    def _fd_write(self, caller: wasmtime.Caller, fd: int, iovs: int, count: int, out: int) -> int:
+        if fd >= _FIRST_FILE_FD and (errno := self._charge_iovecs(caller, iovs, count)):
+            return errno
+        return int(self._forward["fd_write"](caller, fd, iovs, count, out))
 
+    def _fd_pwrite(
+        self, caller: wasmtime.Caller, fd: int, iovs: int, count: int, offset: int, out: int
+    ) -> int:
+        if errno := self._charge_iovecs(caller, iovs, count):
+            return errno
+        return int(self._forward["fd_pwrite"](caller, fd, iovs, count, offset, out))
 
-def define_quota_imports(
-    linker: wasmtime.Linker,
-    store: wasmtime.Store,
-    engine: wasmtime.Engine,
-    memory: wasmtime.Memory,
-    budget: DiskBudget,
-) -> None:
-    """Put the shared memory and the quota-checking writes into ``linker`` for the guest."""
-    i32, i64 = wasmtime.ValType.i32(), wasmtime.ValType.i64()
-    linker.define(store, MEMORY_MODULE, MEMORY_NAME, memory)
-    linker.define_func(
-        "sandbox",
-        "charge_iovecs",
-        wasmtime.FuncType([i32, i32, i32], [i32]),
-        budget.charge_iovecs,
-        access_caller=True,
-    )
-    linker.define_func(
-        "sandbox", "charge_bytes", wasmtime.FuncType([i64], [i32]), budget.charge_bytes
-    )
-    shim = linker.instantiate(store, shim_module(engine))
-    for name in WRAPPED_WASI_CALLS:
-        linker.define(store, "wasi_snapshot_preview1", name, shim.exports(store)[name])
+    def _fd_allocate(self, caller: wasmtime.Caller, fd: int, offset: int, length: int) -> int:
+        if errno := self._charge(length):
+            return errno
+        return int(self._forward["fd_allocate"](caller, fd, offset, length))

@@ -30,7 +30,7 @@ from sandbox.core.errors import GuestStartupError
 from sandbox.core.result import TrapReason
 from sandbox.host import poll
 from sandbox.host.capture import OutputCapture
-from sandbox.host.disk_quota import DiskBudget, define_quota_imports
+from sandbox.host.disk_quota import DiskQuota
 from sandbox.host.engine import deadline_ticks, shared_engine
 from sandbox.host.limits import CellLimits, DeadlineExceeded, classify_stop
 from sandbox.host.module_cache import GuestBinary, load_module
@@ -105,10 +105,10 @@ class _CellRequest:
 
 
 class _CellActivity:
-    """Counts cells in flight, so background boots can wait for a quiet moment.
+    """Counts execute() calls in flight, so background boots can wait for a quiet moment.
 
-    Booting an interpreter holds the GIL for much of its few milliseconds, which stalls the host
-    side of any cell running meanwhile; the warm pool therefore boots between cells.
+    Booting an interpreter takes the GIL many times over its few milliseconds, which stalls the
+    host side of any call running meanwhile; the warm pool therefore boots between calls.
     """
 
     def __init__(self) -> None:
@@ -170,7 +170,7 @@ class GuestInstance:
         self._replies: queue.SimpleQueue[CellRun] = queue.SimpleQueue()
         self._wake = threading.Event()
         self._clock = poll.GuestClock()
-        self._disk = DiskBudget()
+        self._disk = DiskQuota()
         self._current = _CellRequest(
             _BOOT_LIMITS,
             OutputCapture(_BOOT_LIMITS.stdout_max_bytes),
@@ -223,11 +223,8 @@ class GuestInstance:
             limits, OutputCapture(limits.stdout_max_bytes), OutputCapture(limits.stderr_max_bytes)
         )
         try:
-            with CELL_ACTIVITY:
-                self._requests.put(request)
-                run = self._replies.get(
-                    timeout=limits.timeout_seconds + _UNRESPONSIVE_GRACE_SECONDS
-                )
+            self._requests.put(request)
+            run = self._replies.get(timeout=limits.timeout_seconds + _UNRESPONSIVE_GRACE_SECONDS)
         except queue.Empty:
             self._abandon()
             run = CellRun(
@@ -268,11 +265,12 @@ class GuestInstance:
     def _run_guest(self) -> None:
         try:
             store = self._boot_store()
-            compiled = load_module(shared_engine(), self.spec.program.binary)
-            limits = wasmtime.Limits(compiled.memory.min_pages, compiled.memory.max_pages)
-            memory = wasmtime.Memory(store, wasmtime.MemoryType(limits))
+            module = load_module(shared_engine(), self.spec.program.binary)
+            instance = self._linker().instantiate(store, module)
+            memory = instance.exports(store)["memory"]
+            assert isinstance(memory, wasmtime.Memory)
             self._memory = memory
-            instance = self._linker(store, memory).instantiate(store, compiled.module)
+            self._disk.attach(shared_engine(), store, memory)
             self.spec.program.start(store, instance, self._argv())
             ending = CellRun(
                 exit_code=0, trap=TrapReason.GUEST_EXIT, trap_message="the driver returned"
@@ -323,12 +321,11 @@ class GuestInstance:
             ]
         )
 
-    def _linker(self, store: wasmtime.Store, memory: wasmtime.Memory) -> wasmtime.Linker:
-        engine = shared_engine()
-        linker = wasmtime.Linker(engine)
+    def _linker(self) -> wasmtime.Linker:
+        linker = wasmtime.Linker(shared_engine())
         linker.allow_shadowing = True
         linker.define_wasi()
-        define_quota_imports(linker, store, engine, memory, self._disk)
+        self._disk.define_imports(linker)
         i32 = wasmtime.ValType.i32()
         linker.define_func(
             "wasi_snapshot_preview1",

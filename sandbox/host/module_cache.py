@@ -21,14 +21,11 @@ import platformdirs
 import wasmtime
 
 from sandbox.core.errors import RuntimeIntegrityError
-from sandbox.host.memory_import import MemoryLimits, import_memory, memory_limits
 
 CACHE_DIR_ENV = "LLM_WASM_SANDBOX_CACHE_DIR"
-# Bumped whenever the transformation applied before compiling changes.
-_ARTIFACT_FORMAT = "importmem1"
 
 _WASMTIME_VERSION = metadata.version("wasmtime")
-_loaded: dict[str, CompiledGuest] = {}
+_loaded: dict[str, wasmtime.Module] = {}
 _lock = threading.Lock()
 
 
@@ -40,14 +37,6 @@ class GuestBinary:
     path: Path
     sha256: str
     package: str
-
-
-@dataclass(frozen=True)
-class CompiledGuest:
-    """A guest module compiled to import its memory, and the memory the host must give it."""
-
-    module: wasmtime.Module
-    memory: MemoryLimits
 
 
 def cache_dir() -> Path:
@@ -74,22 +63,18 @@ def verify_binary(binary: GuestBinary) -> bytes:
     return data
 
 
-def load_module(engine: wasmtime.Engine, binary: GuestBinary) -> CompiledGuest:
+def load_module(engine: wasmtime.Engine, binary: GuestBinary) -> wasmtime.Module:
     """The compiled module for ``binary``: from memory, else the disk cache, else compiled."""
     with _lock:
-        compiled = _loaded.get(binary.sha256)
-        if compiled is None:
-            wasm = verify_binary(binary)
-            compiled = CompiledGuest(_load_uncached(engine, binary, wasm), memory_limits(wasm))
-            _loaded[binary.sha256] = compiled
-        return compiled
+        module = _loaded.get(binary.sha256)
+        if module is None:
+            module = _load_uncached(engine, binary, verify_binary(binary))
+            _loaded[binary.sha256] = module
+        return module
 
 
 def artifact_path(binary: GuestBinary) -> Path:
-    key = (
-        f"{binary.name}-{binary.sha256[:20]}-{_ARTIFACT_FORMAT}"
-        f"-wasmtime{_WASMTIME_VERSION}-{platform.machine()}"
-    )
+    key = f"{binary.name}-{binary.sha256[:20]}-wasmtime{_WASMTIME_VERSION}-{platform.machine()}"
     return cache_dir() / f"{key}.cwasm"
 
 
@@ -100,7 +85,7 @@ def _load_uncached(engine: wasmtime.Engine, binary: GuestBinary, wasm: bytes) ->
             return wasmtime.Module.deserialize_file(engine, str(artifact))
         except wasmtime.WasmtimeError:
             artifact.unlink(missing_ok=True)  # stale or damaged: compile again below
-    module = wasmtime.Module(engine, import_memory(wasm))
+    module = wasmtime.Module(engine, wasm)
     _write_atomically(artifact, bytes(module.serialize()))
     return module
 

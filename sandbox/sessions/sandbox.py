@@ -14,7 +14,7 @@ from sandbox.core.guidance import error_guidance, fuel_analysis
 from sandbox.core.policy import ExecutionPolicy
 from sandbox.core.result import SandboxResult
 from sandbox.core.runtime_type import RuntimeType
-from sandbox.host.guest import BootSpec, CellRun, GuestInstance
+from sandbox.host.guest import CELL_ACTIVITY, BootSpec, CellRun, GuestInstance
 from sandbox.host.limits import CellLimits
 from sandbox.sessions import changes, logs, metadata, persisted_globals
 from sandbox.sessions.registry import LIVE_SESSIONS
@@ -65,7 +65,7 @@ class Sandbox:
             raise TypeError(f"code must be a str, not {type(code).__name__}")
         if timeout_seconds is not None and not 0 < timeout_seconds <= 3600:
             raise ValueError(f"timeout_seconds must be in (0, 3600], got {timeout_seconds}")
-        with self._lock:
+        with self._lock, CELL_ACTIVITY:
             if self._closed:
                 raise SandboxClosedError(f"sandbox {self.session_id} is closed; create a new one")
             guest = self._live_guest()
