@@ -133,3 +133,24 @@ def test_unpicklable_python_values_are_reported() -> None:
         result = sandbox.execute("handle = open('x.txt', 'w')\nn = 1")
     assert "cannot be pickled" in result.metadata["unsaved_globals"]["handle"]
     assert "n" in result.metadata["persisted_globals"]
+
+
+def test_calls_to_one_session_are_serialised() -> None:
+    """Two threads on one sandbox: the guest-side intervals of their calls never overlap."""
+    import threading
+
+    cell = "import time\nstart = time.monotonic()\ntime.sleep(0.2)\nprint(start, time.monotonic())"
+    spans: list[tuple[float, float]] = []
+    with create_sandbox(RuntimeType.PYTHON) as sandbox:
+
+        def call() -> None:
+            start, end = map(float, sandbox.execute(cell).stdout.split())
+            spans.append((start, end))
+
+        threads = [threading.Thread(target=call) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    first, second = sorted(spans)
+    assert first[1] <= second[0]
