@@ -65,35 +65,19 @@ def run(
     raise typer.Exit(result.exit_code if result.exit_code >= 0 else 128)
 
 
-@app.command()
-def mcp(
-    transport: Annotated[str, typer.Option(help="stdio or http.")] = "stdio",
-    host: Annotated[str, typer.Option(help="HTTP bind address.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="HTTP port.")] = 8080,
-    auth_token: Annotated[
-        str | None,
-        typer.Option(
-            envvar="LLM_WASM_SANDBOX_MCP_TOKEN", help="Bearer token HTTP clients must send."
-        ),
-    ] = None,
-    external_files: Annotated[
-        list[Path] | None, typer.Option(help="Host files exposed read-only at /external/.")
-    ] = None,
-) -> None:
-    """Serve the sandbox to MCP clients (stdio by default, Streamable HTTP at /mcp)."""
-    from sandbox.mcp.auth import ServerConfigError  # the MCP SDK loads only for this command
-    from sandbox.mcp.server import serve
+@app.command(
+    context_settings={
+        "allow_extra_args": True,
+        "ignore_unknown_options": True,
+        "help_option_names": [],
+    },
+    add_help_option=False,
+)
+def mcp(ctx: typer.Context) -> None:
+    """Serve the sandbox to MCP clients: the same options as llm-wasm-mcp (see --help)."""
+    from sandbox.mcp.server import main as serve_mcp  # the MCP SDK loads only for this command
 
-    try:
-        serve(
-            transport=transport,
-            host=host,
-            port=port,
-            auth_token=auth_token,
-            external_files=external_files or [],
-        )
-    except ServerConfigError as error:
-        raise typer.BadParameter(str(error)) from None
+    serve_mcp(ctx.args)
 
 
 def _read_source(file: Path | None, code: str | None) -> str:

@@ -63,3 +63,9 @@ def test_mcp_command_refuses_an_open_bind_without_a_token() -> None:
     done = _run("mcp", "--transport", "http", "--host", "0.0.0.0", "--port", "18999")
     assert done.returncode == 2
     assert "token" in done.stderr.lower()
+
+
+def test_mcp_command_validates_its_rate_limit_flags() -> None:
+    done = _run("mcp", "--burst-calls", "0")
+    assert done.returncode == 2
+    assert "invalid rate limit" in done.stderr

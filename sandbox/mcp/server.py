@@ -163,7 +163,24 @@ def main(argv: Sequence[str] | None = None) -> None:
         metavar="PATH",
         help=f"Host files every session can read at {EXTERNAL_GUEST_PATH}/.",
     )
+    defaults = ServerLimits()
+    parser.add_argument(
+        "--calls-per-minute",
+        type=int,
+        default=defaults.calls_per_minute,
+        help=f"Sustained tool calls allowed per client (default {defaults.calls_per_minute}).",
+    )
+    parser.add_argument(
+        "--burst-calls",
+        type=int,
+        default=defaults.burst_calls,
+        help=f"Tool calls a client may make at once (default {defaults.burst_calls}).",
+    )
     args = parser.parse_args(argv)
+    try:
+        limits = ServerLimits(calls_per_minute=args.calls_per_minute, burst_calls=args.burst_calls)
+    except ValidationError as error:
+        parser.error(f"invalid rate limit: {error.errors()[0]['msg']}")
     try:
         serve(
             transport=args.transport,
@@ -171,6 +188,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             port=args.port,
             auth_token=args.auth_token,
             external_files=args.external_files,
+            limits=limits,
         )
     except ServerConfigError as error:
         parser.error(str(error))
