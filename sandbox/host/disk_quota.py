@@ -1,31 +1,65 @@
 """The workspace disk quota: WASI's file writes, checked before they happen.
 
-wasmtime writes guest files straight to the host, so the check must come first. We shadow
-``fd_write``, ``fd_pwrite`` and ``fd_allocate`` with host functions that charge the bytes to
-the call's budget and answer ``ENOSPC`` when they do not fit (the guest sees "No space left on
-device" and the host disk never fills), then forward to wasmtime's own implementation.
+wasmtime writes guest files straight to the host, so the check must come first. The guest's
+``fd_write``, ``fd_pwrite`` and ``fd_allocate`` imports are served by a small wasm *router*: for
+files it first asks the host to charge the bytes to the call's budget and returns ``ENOSPC``
+when they do not fit (the guest sees "No space left on device"; the host disk never fills);
+stdout and stderr (fds 1, 2) pass straight through, with no host callback of their own.
 
-Forwarding is the subtle part: wasmtime's WASI functions find guest memory through the
-*calling instance's* ``memory`` export, so a host function cannot call them directly. A tiny wasm
-forwarder instantiated after the guest imports the guest's memory, re-exports it as
-``memory`` and calls the WASI functions; the host functions call the forwarder. The guest keeps
-defining its own memory, so wasmtime still maps its data copy-on-write from the compiled image.
+Passing through is the subtle part: wasmtime's WASI functions find guest memory through the
+*calling instance's* ``memory`` export. The guest's memory only exists once the guest is
+instantiated, so after that a *forwarder* module is instantiated on it (it re-exports it as
+``memory`` and calls the WASI functions) and put into the router's function table. The guest
+keeps defining its own memory, so wasmtime still maps its data copy-on-write from the image.
 
 Bytes are charged as written, so rewriting a file within one call counts twice; each call
-starts from the workspace's measured size. stdout and stderr (fds 1 and 2) are not charged.
+starts from the workspace's measured size.
 """
 
 from __future__ import annotations
 
 import struct
-from collections.abc import Callable
 from functools import cache
 
 import wasmtime
 
 ERRNO_NOSPC = 51
 _IOVEC = struct.Struct("<II")
-_FIRST_FILE_FD = 3
+WRAPPED_WASI_CALLS = ("fd_write", "fd_pwrite", "fd_allocate")  # router table order
+
+_ROUTER_WAT = """
+(module
+  (import "quota" "charge_iovecs" (func $charge_iovecs (param i32 i32) (result i32)))
+  (import "quota" "charge_bytes" (func $charge_bytes (param i64) (result i32)))
+  (type $write (func (param i32 i32 i32 i32) (result i32)))
+  (type $pwrite (func (param i32 i32 i32 i64 i32) (result i32)))
+  (type $allocate (func (param i32 i64 i64) (result i32)))
+  (table (export "targets") 3 funcref)
+  (func (export "fd_write") (param $fd i32) (param $iovs i32) (param $count i32)
+      (param $out i32) (result i32)
+    (local $errno i32)
+    (if (i32.gt_u (local.get $fd) (i32.const 2))
+      (then
+        (local.set $errno (call $charge_iovecs (local.get $iovs) (local.get $count)))
+        (if (local.get $errno) (then (return (local.get $errno))))))
+    (call_indirect (type $write)
+      (local.get $fd) (local.get $iovs) (local.get $count) (local.get $out) (i32.const 0)))
+  (func (export "fd_pwrite") (param $fd i32) (param $iovs i32) (param $count i32)
+      (param $offset i64) (param $out i32) (result i32)
+    (local $errno i32)
+    (local.set $errno (call $charge_iovecs (local.get $iovs) (local.get $count)))
+    (if (local.get $errno) (then (return (local.get $errno))))
+    (call_indirect (type $pwrite) (local.get $fd) (local.get $iovs) (local.get $count)
+      (local.get $offset) (local.get $out) (i32.const 1)))
+  (func (export "fd_allocate") (param $fd i32) (param $offset i64) (param $length i64)
+      (result i32)
+    (local $errno i32)
+    (local.set $errno (call $charge_bytes (local.get $length)))
+    (if (local.get $errno) (then (return (local.get $errno))))
+    (call_indirect (type $allocate)
+      (local.get $fd) (local.get $offset) (local.get $length) (i32.const 2)))
+)
+"""
 
 _FORWARDER_WAT = """
 (module
@@ -35,6 +69,7 @@ _FORWARDER_WAT = """
     (func $pwrite (param i32 i32 i32 i64 i32) (result i32)))
   (import "wasi_snapshot_preview1" "fd_allocate" (func $allocate (param i32 i64 i64) (result i32)))
   (export "memory" (memory 0))
+  ;; Wrappers, not re-exports: WASI must see this instance, which has the memory, as its caller.
   (func (export "fd_write") (param i32 i32 i32 i32) (result i32)
     (call $write (local.get 0) (local.get 1) (local.get 2) (local.get 3)))
   (func (export "fd_pwrite") (param i32 i32 i32 i64 i32) (result i32)
@@ -46,72 +81,62 @@ _FORWARDER_WAT = """
 
 
 @cache
-def _forwarder_module(engine: wasmtime.Engine) -> wasmtime.Module:
-    return wasmtime.Module(engine, _FORWARDER_WAT)
+def _module(engine: wasmtime.Engine, wat: str) -> wasmtime.Module:
+    return wasmtime.Module(engine, wat)
 
 
 class DiskQuota:
-    """The quota-checked WASI writes of one guest, and the bytes it may still write this call."""
+    """One guest's quota-checked WASI writes, and the bytes it may still write this call."""
 
     def __init__(self) -> None:
         self.remaining = 0
-        self._forward: dict[str, wasmtime.Func] = {}
+        self._memory: wasmtime.Memory | None = None
+        self._targets: wasmtime.Table | None = None
 
-    def define_imports(self, linker: wasmtime.Linker) -> None:
-        """Shadow WASI's writes in ``linker`` (which already has WASI) with checked ones."""
+    def define_imports(
+        self, engine: wasmtime.Engine, store: wasmtime.Store, linker: wasmtime.Linker
+    ) -> None:
+        """Route the guest's WASI writes in ``linker`` (which already has WASI) through the quota."""
         i32, i64 = wasmtime.ValType.i32(), wasmtime.ValType.i64()
-        signatures: dict[str, tuple[list[wasmtime.ValType], Callable[..., int]]] = {
-            "fd_write": ([i32, i32, i32, i32], self._fd_write),
-            "fd_pwrite": ([i32, i32, i32, i64, i32], self._fd_pwrite),
-            "fd_allocate": ([i32, i64, i64], self._fd_allocate),
-        }
-        for name, (params, function) in signatures.items():
-            linker.define_func(
-                "wasi_snapshot_preview1",
-                name,
-                wasmtime.FuncType(params, [i32]),
-                function,
-                access_caller=True,
-            )
+        quota = wasmtime.Linker(engine)
+        quota.define_func(
+            "quota",
+            "charge_iovecs",
+            wasmtime.FuncType([i32, i32], [i32]),
+            self._charge_iovecs,
+            access_caller=True,
+        )
+        quota.define_func("quota", "charge_bytes", wasmtime.FuncType([i64], [i32]), self._charge)
+        router = quota.instantiate(store, _module(engine, _ROUTER_WAT)).exports(store)
+        targets = router["targets"]
+        assert isinstance(targets, wasmtime.Table)
+        self._targets = targets
+        for name in WRAPPED_WASI_CALLS:
+            linker.define(store, "wasi_snapshot_preview1", name, router[name])
 
     def attach(
         self, engine: wasmtime.Engine, store: wasmtime.Store, guest_memory: wasmtime.Memory
     ) -> None:
-        """Instantiate the forwarder on the guest's memory; call before the guest runs."""
+        """Point the router at WASI through a forwarder on the guest's memory; before it runs."""
+        assert self._targets is not None, "define_imports() comes first"
+        self._memory = guest_memory
         linker = wasmtime.Linker(engine)
         linker.define_wasi()
         linker.define(store, "guest", "memory", guest_memory)
-        exports = linker.instantiate(store, _forwarder_module(engine)).exports(store)
-        for name in ("fd_write", "fd_pwrite", "fd_allocate"):
-            function = exports[name]
+        forwarder = linker.instantiate(store, _module(engine, _FORWARDER_WAT)).exports(store)
+        for index, name in enumerate(WRAPPED_WASI_CALLS):
+            function = forwarder[name]
             assert isinstance(function, wasmtime.Func)
-            self._forward[name] = function
+            self._targets.set(store, index, function)
 
     def _charge(self, size: int) -> int:
+        """0 when ``size`` more bytes fit in this call's budget, else ENOSPC."""
         if size > self.remaining:
             return ERRNO_NOSPC
         self.remaining -= size
         return 0
 
     def _charge_iovecs(self, caller: wasmtime.Caller, iovs: int, count: int) -> int:
-        memory = caller["memory"]
-        assert isinstance(memory, wasmtime.Memory)
-        raw = memory.read(caller, iovs, iovs + count * _IOVEC.size)
+        assert self._memory is not None
+        raw = self._memory.read(caller, iovs, iovs + count * _IOVEC.size)
         return self._charge(sum(length for _pointer, length in _IOVEC.iter_unpack(raw)))
-
-    def _fd_write(self, caller: wasmtime.Caller, fd: int, iovs: int, count: int, out: int) -> int:
-        if fd >= _FIRST_FILE_FD and (errno := self._charge_iovecs(caller, iovs, count)):
-            return errno
-        return int(self._forward["fd_write"](caller, fd, iovs, count, out))
-
-    def _fd_pwrite(
-        self, caller: wasmtime.Caller, fd: int, iovs: int, count: int, offset: int, out: int
-    ) -> int:
-        if errno := self._charge_iovecs(caller, iovs, count):
-            return errno
-        return int(self._forward["fd_pwrite"](caller, fd, iovs, count, offset, out))
-
-    def _fd_allocate(self, caller: wasmtime.Caller, fd: int, offset: int, length: int) -> int:
-        if errno := self._charge(length):
-            return errno
-        return int(self._forward["fd_allocate"](caller, fd, offset, length))

@@ -266,7 +266,7 @@ class GuestInstance:
         try:
             store = self._boot_store()
             module = load_module(shared_engine(), self.spec.program.binary)
-            instance = self._linker().instantiate(store, module)
+            instance = self._linker(store).instantiate(store, module)
             memory = instance.exports(store)["memory"]
             assert isinstance(memory, wasmtime.Memory)
             self._memory = memory
@@ -321,11 +321,12 @@ class GuestInstance:
             ]
         )
 
-    def _linker(self) -> wasmtime.Linker:
-        linker = wasmtime.Linker(shared_engine())
+    def _linker(self, store: wasmtime.Store) -> wasmtime.Linker:
+        engine = shared_engine()
+        linker = wasmtime.Linker(engine)
         linker.allow_shadowing = True
         linker.define_wasi()
-        self._disk.define_imports(linker)
+        self._disk.define_imports(engine, store, linker)
         i32 = wasmtime.ValType.i32()
         linker.define_func(
             "wasi_snapshot_preview1",
