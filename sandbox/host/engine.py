@@ -14,6 +14,7 @@ import threading
 import wasmtime
 
 EPOCH_TICK_SECONDS = 0.005
+GUEST_STACK_BYTES = 2 * 1024 * 1024
 
 _engine: wasmtime.Engine | None = None
 _engine_lock = threading.Lock()
@@ -33,6 +34,9 @@ def _new_engine() -> wasmtime.Engine:
     config.consume_fuel = True
     config.epoch_interruption = True
     config.cranelift_opt_level = "speed"
+    # wasmtime's 512 KiB default stops QuickJS before 1,000 nested JS calls. 2 MiB is the most
+    # wasmtime accepts without a larger async stack, and far below a Python thread's 8 MiB.
+    config.max_wasm_stack = GUEST_STACK_BYTES
     engine = wasmtime.Engine(config)
     _start_epoch_ticker(engine)
     return engine
