@@ -216,3 +216,28 @@ def test_async_execute() -> None:
         return [result.stdout for result in results]
 
     assert asyncio.run(main()) == ["0\n", "2\n", "4\n"]
+
+
+@pytest.mark.parametrize(
+    ("cell", "expected"),
+    [
+        ("x = 6\nx * 7", "42\n"),
+        ("x = 6; x * 7", "42\n"),
+        ("x = [\n  1,\n  2,\n]\nlen(\n  x\n)", "2\n"),
+        ("'é' + 'x'  # a comment", "'éx'\n"),
+        ("é = 5; é + 1;", "6\n"),
+        ("if True:\n    y = 3\ny", "3\n"),
+        ("print('once')", "once\n"),
+        ("x = 1", ""),
+    ],
+)
+def test_python_echo_rule_cases(python_sandbox: Sandbox, cell: str, expected: str) -> None:
+    result = python_sandbox.execute(cell)
+    assert result.success, result.stderr
+    assert result.stdout == expected
+
+
+def test_python_traceback_lines_in_an_echoed_expression(python_sandbox: Sandbox) -> None:
+    result = python_sandbox.execute("a = 1\nb = 0\n\na / b")
+    assert 'File "<cell>", line 4' in result.stderr
+    assert "ZeroDivisionError" in result.stderr

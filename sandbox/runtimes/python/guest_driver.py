@@ -13,6 +13,7 @@ import ast
 import builtins
 import contextlib
 import importlib
+import importlib.machinery
 import json
 import linecache
 import os
@@ -43,21 +44,35 @@ def _report(error: BaseException) -> None:
     traceback.print_exception(type(error), error, tb)
 
 
+def _compile_cell(source: str, lines: list[str]) -> tuple[types.CodeType, types.CodeType | None]:
+    """The cell's code, and its trailing expression's code when it ends in one (to echo).
+
+    Both are compiled from source text, which is faster than compiling an edited AST; leading
+    newlines keep the expression's line numbers right in tracebacks.
+    """
+    tree = ast.parse(source, _CELL)
+    last = tree.body[-1] if tree.body else None
+    if not isinstance(last, ast.Expr):
+        return compile(source, _CELL, "exec"), None
+    line = lines[last.lineno - 1]
+    column = len(line.encode("utf-8")[: last.col_offset].decode("utf-8", errors="replace"))
+    head = "".join(lines[: last.lineno - 1]) + line[:column]
+    expression = ast.get_source_segment(source, last.value) or "None"
+    return (
+        compile(head, _CELL, "exec"),
+        compile("\n" * (last.lineno - 1) + "(" + expression + ")", _CELL, "eval"),
+    )
+
+
 def _run_cell(source: str, namespace: dict[str, object]) -> int:
     lines = source.splitlines(keepends=True)
     linecache.cache[_CELL] = (len(source), None, lines, _CELL)
     try:
-        tree = ast.parse(source, _CELL)
-        last = tree.body[-1] if tree.body and isinstance(tree.body[-1], ast.Expr) else None
-        if last is None:
-            code = compile(source, _CELL, "exec")  # from source: faster than from the tree
-        else:
-            tree.body.pop()
-            code = compile(tree, _CELL, "exec")
-        exec(code, namespace)
-        if last is not None:
+        body, echo = _compile_cell(source, lines)
+        exec(body, namespace)
+        if echo is not None:
             # REPL rule: a cell ending in an expression prints its repr unless it is None.
-            value = eval(compile(ast.Expression(last.value), _CELL, "eval"), namespace)
+            value = eval(echo, namespace)
             if value is not None:
                 print(repr(value))
         return 0
@@ -122,6 +137,36 @@ def _flush() -> None:
             stream.flush()
 
 
+_CELL_CHUNK = 1 << 20
+
+
+def _read_cell(fd: int) -> bytes:
+    """The whole cell file in as few WASI calls as possible (one, for cells under 1 MiB)."""
+    chunks = [os.pread(fd, _CELL_CHUNK, 0)]
+    while len(chunks[-1]) == _CELL_CHUNK:
+        chunks.append(os.pread(fd, _CELL_CHUNK, _CELL_CHUNK * len(chunks)))
+    return b"".join(chunks)
+
+
+class _SessionPackages:
+    """Finds packages install_package() added to the session after this interpreter started.
+
+    It sits last on sys.meta_path, so it costs nothing until an import would otherwise fail.
+    """
+
+    def __init__(self, path: str) -> None:
+        self._path = path
+
+    def find_spec(
+        self, name: str, path: object = None, target: object = None
+    ) -> importlib.machinery.ModuleSpec | None:
+        if path is not None or self._path in sys.path or not os.path.isdir(self._path):
+            return None
+        sys.path.insert(0, self._path)
+        importlib.invalidate_caches()
+        return importlib.machinery.PathFinder.find_spec(name)
+
+
 def _help(*topic: object) -> None:
     """help() as in the REPL (``-S`` skips site, which normally installs it)."""
     import pydoc
@@ -141,16 +186,12 @@ def _main() -> None:
     if globals_dir:
         _restore_globals(namespace, globals_dir)
     _run_cell("pass", {})  # warm the compile/exec paths while the host is not waiting
-    session_packages = os.path.join(os.getcwd(), ".sandbox-packages")
+    sys.meta_path.append(_SessionPackages(os.path.join(os.getcwd(), ".sandbox-packages")))
     status = 0
-    cell = open(cell_path, "rb")  # noqa: SIM115 - open for the driver's whole life
+    cell = os.open(cell_path, os.O_RDONLY)  # open for the driver's whole life
     while True:
         sleep(hypercall_seconds + status)
-        if session_packages not in sys.path and os.path.isdir(session_packages):
-            sys.path.insert(0, session_packages)  # install_package() added the first one
-            importlib.invalidate_caches()
-        cell.seek(0)
-        status = _run_cell(cell.read().decode("utf-8", errors="replace"), namespace)
+        status = _run_cell(_read_cell(cell).decode("utf-8", errors="replace"), namespace)
         if globals_dir:
             _save_globals(namespace, globals_dir)
         _flush()
