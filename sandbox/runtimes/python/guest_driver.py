@@ -9,15 +9,16 @@ imported modules by name) and restored at boot, so a new process or a reset inte
 up where the last completed cell left off. What could not be saved is listed in report.json.
 """
 
-import ast
+# Imported at boot, so that no cell pays for them out of its fuel budget. That includes `ast`
+# (50 ms of CPython-on-WASI boot) even though cells are parsed with `_ast`: traceback imports it
+# to place its carets, and a cell's first error must not turn into OutOfFuel.
+import _ast
+import ast  # noqa: F401
 import builtins
-import contextlib
 import importlib
 import importlib.machinery
-import json
 import linecache
 import os
-import pickle
 import sys
 import time
 import traceback
@@ -36,12 +37,21 @@ def _exit_status(code: object) -> int:
     return 1
 
 
-def _report(error: BaseException) -> None:
+def _report(error: BaseException, lines: list[str]) -> None:
     """Print the traceback from the user's first frame on: our driver frames are noise."""
+    linecache.cache[_CELL] = (sum(map(len, lines)), None, lines, _CELL)
     tb = error.__traceback__
     while tb is not None and tb.tb_frame.f_code.co_filename != _CELL:
         tb = tb.tb_next
     traceback.print_exception(type(error), error, tb)
+
+
+def _text(lines: list[str], line: int, column: int, end_line: int, end_column: int) -> str:
+    """Source between two AST positions (1-based lines, UTF-8 byte columns)."""
+    selected = [text.encode("utf-8") for text in lines[line - 1 : end_line]]
+    selected[-1] = selected[-1][:end_column]
+    selected[0] = selected[0][column:]
+    return b"".join(selected).decode("utf-8", errors="replace")
 
 
 def _compile_cell(source: str, lines: list[str]) -> tuple[types.CodeType, types.CodeType | None]:
@@ -50,14 +60,19 @@ def _compile_cell(source: str, lines: list[str]) -> tuple[types.CodeType, types.
     Both are compiled from source text, which is faster than compiling an edited AST; leading
     newlines keep the expression's line numbers right in tracebacks.
     """
-    tree = ast.parse(source, _CELL)
+    tree = compile(source, _CELL, "exec", _ast.PyCF_ONLY_AST)
+    assert isinstance(tree, _ast.Module)
     last = tree.body[-1] if tree.body else None
-    if not isinstance(last, ast.Expr):
+    if not isinstance(last, _ast.Expr):
         return compile(source, _CELL, "exec"), None
-    line = lines[last.lineno - 1]
-    column = len(line.encode("utf-8")[: last.col_offset].decode("utf-8", errors="replace"))
-    head = "".join(lines[: last.lineno - 1]) + line[:column]
-    expression = ast.get_source_segment(source, last.value) or "None"
+    head = "".join(lines[: last.lineno - 1]) + _text(
+        lines, last.lineno, 0, last.lineno, last.col_offset
+    )
+    value = last.value
+    assert value.end_lineno is not None and value.end_col_offset is not None
+    expression = _text(
+        lines, value.lineno, value.col_offset, value.end_lineno, value.end_col_offset
+    )
     return (
         compile(head, _CELL, "exec"),
         compile("\n" * (last.lineno - 1) + "(" + expression + ")", _CELL, "eval"),
@@ -66,7 +81,6 @@ def _compile_cell(source: str, lines: list[str]) -> tuple[types.CodeType, types.
 
 def _run_cell(source: str, namespace: dict[str, object]) -> int:
     lines = source.splitlines(keepends=True)
-    linecache.cache[_CELL] = (len(source), None, lines, _CELL)
     try:
         body, echo = _compile_cell(source, lines)
         exec(body, namespace)
@@ -79,10 +93,10 @@ def _run_cell(source: str, namespace: dict[str, object]) -> int:
     except SystemExit as exit_request:
         return _exit_status(exit_request.code)
     except MemoryError as error:
-        _report(error)
+        _report(error, lines)
         return _STATUS_MEMORY_ERROR | 1
     except BaseException as error:
-        _report(error)
+        _report(error, lines)
         return 1
 
 
@@ -90,6 +104,9 @@ _NOT_SAVED_CODE = "functions and classes are not saved: run their definitions ag
 
 
 def _save_globals(namespace: dict[str, object], directory: str) -> None:
+    import json
+    import pickle
+
     values: dict[str, bytes] = {}
     modules: dict[str, str] = {}
     unsaved: dict[str, str] = {}
@@ -113,28 +130,39 @@ def _save_globals(namespace: dict[str, object], directory: str) -> None:
         saved = sorted([*values, *modules])
     except OSError as error:
         saved, unsaved = [], {name: f"state not written: {error}" for name in [*values, *modules]}
-    with contextlib.suppress(OSError), open(directory + "/report.json", "w") as report:
-        json.dump({"saved": saved, "unsaved": unsaved}, report)
+    try:
+        with open(directory + "/report.json", "w") as report:
+            json.dump({"saved": saved, "unsaved": unsaved}, report)
+    except OSError:
+        pass  # no room left: the host then reports nothing saved
 
 
 def _restore_globals(namespace: dict[str, object], directory: str) -> None:
+    import pickle
+
     try:
         with open(directory + "/globals.pickle", "rb") as state:
             saved = pickle.load(state)
     except (OSError, pickle.UnpicklingError, EOFError):
         return
     for alias, module in saved.get("modules", {}).items():
-        with contextlib.suppress(Exception):
+        try:
             namespace[alias] = importlib.import_module(module)
+        except Exception:
+            continue
     for name, blob in saved.get("values", {}).items():
-        with contextlib.suppress(Exception):  # e.g. an instance of a class not yet redefined
+        try:
             namespace[name] = pickle.loads(blob)
+        except Exception:  # e.g. an instance of a class not yet redefined
+            continue
 
 
 def _flush() -> None:
     for stream in (sys.stdout, sys.stderr):
-        with contextlib.suppress(Exception):  # the cell may have replaced or closed a stream
+        try:
             stream.flush()
+        except Exception:  # the cell may have replaced or closed a stream
+            continue
 
 
 _CELL_CHUNK = 1 << 20
@@ -184,6 +212,9 @@ def _main() -> None:
     builtins.help = _help  # type: ignore[assignment]
     namespace: dict[str, object] = {"__name__": "__main__", "__builtins__": builtins}
     if globals_dir:
+        import json  # noqa: F401 - loaded now so that saving never spends a cell's fuel
+        import pickle  # noqa: F401
+
         _restore_globals(namespace, globals_dir)
     _run_cell("pass", {})  # warm the compile/exec paths while the host is not waiting
     sys.meta_path.append(_SessionPackages(os.path.join(os.getcwd(), ".sandbox-packages")))
