@@ -241,3 +241,27 @@ def test_python_traceback_lines_in_an_echoed_expression(python_sandbox: Sandbox)
     result = python_sandbox.execute("a = 1\nb = 0\n\na / b")
     assert 'File "<cell>", line 4' in result.stderr
     assert "ZeroDivisionError" in result.stderr
+
+
+def test_help_works_in_the_python_guest(python_sandbox: Sandbox) -> None:
+    result = python_sandbox.execute("help(len)")
+    assert result.success, result.stderr
+    assert "Return the number of items in a container" in result.stdout
+
+
+def test_process_exit_leaves_no_control_directories(tmp_path: Path) -> None:
+    """Guests still parked at interpreter exit remove their temporary control directories."""
+    import os
+    import subprocess
+    import sys
+
+    script = (
+        "from sandbox import create_sandbox\n"
+        "kept = [create_sandbox(kind) for kind in ('python', 'javascript')]\n"
+        "for box in kept:\n"
+        "    box.execute('1')\n"
+    )
+    env = {**os.environ, "TMPDIR": str(tmp_path)}
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert list(tmp_path.glob("llm-wasm-sandbox-control-*")) == []
