@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from sandbox.core.errors import SandboxError
 from sandbox.core.factory import create_sandbox
 from sandbox.core.policy import ExecutionPolicy
 from sandbox.core.runtime_type import RuntimeType
@@ -53,7 +54,11 @@ def run(
         policy = ExecutionPolicy.model_validate(overrides)
     except ValueError as error:
         raise typer.BadParameter(str(error)) from None
-    with create_sandbox(lang, policy, session_id=session) as sandbox:
+    try:
+        sandbox = create_sandbox(lang, policy, session_id=session)
+    except SandboxError as error:
+        raise typer.BadParameter(str(error)) from None
+    with sandbox:
         result = sandbox.execute(source)
     if json_output:
         typer.echo(result.model_dump_json(indent=2))

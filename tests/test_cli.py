@@ -69,3 +69,10 @@ def test_mcp_command_validates_its_rate_limit_flags() -> None:
     done = _run("mcp", "--burst-calls", "0")
     assert done.returncode == 2
     assert "invalid rate limit" in done.stderr
+
+
+def test_bad_session_id_is_a_clean_usage_error() -> None:
+    done = _run("run", "--session", "../escape", "-c", "1")
+    assert done.returncode == 2
+    assert "invalid session id" in done.stderr
+    assert "Traceback" not in done.stderr

@@ -265,3 +265,8 @@ def test_process_exit_leaves_no_control_directories(tmp_path: Path) -> None:
     done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert list(tmp_path.glob("llm-wasm-sandbox-control-*")) == []
+
+
+def test_create_sandbox_rejects_a_policy_of_the_wrong_type() -> None:
+    with pytest.raises(TypeError, match="policy must be an ExecutionPolicy"):
+        create_sandbox(RuntimeType.PYTHON, policy={"timeout_seconds": 1})  # type: ignore[arg-type]

@@ -38,6 +38,11 @@ def create_sandbox(
     after eviction. ``metadata["unsaved_globals"]`` names what could not be saved, and why.
     """
     runtime_type = RuntimeType(runtime_for(runtime).name)
+    if policy is not None and not isinstance(policy, ExecutionPolicy):
+        raise TypeError(
+            f"policy must be an ExecutionPolicy (or None for the defaults), "
+            f"not {type(policy).__name__}"
+        )
     policy = policy if policy is not None else ExecutionPolicy()
     spec = boot_spec(runtime_type, policy, auto_persist_globals)
     root = workspaces.sessions_root()
