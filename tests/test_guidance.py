@@ -436,3 +436,9 @@ def test_results_carry_guidance_and_fuel_analysis() -> None:
         assert stopped.metadata["fuel_analysis"]["status"] == "exhausted"
         lost = sandbox.execute("print(x)")
         assert lost.metadata["error_guidance"]["error_type"] == "NameError"
+
+
+def test_source_that_cannot_be_compiled_at_all_is_a_syntax_error() -> None:
+    with create_sandbox("python") as sandbox:
+        result = sandbox.execute("print(1)\x00")
+    assert result.metadata["error_guidance"]["error_type"] == "SyntaxError"

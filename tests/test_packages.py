@@ -104,3 +104,9 @@ def test_wheel_with_unsafe_paths_is_refused(tmp_path: Path) -> None:
     ):
         install_package(sandbox.session_id, str(wheel))
     assert not (tmp_path / "escape.py").exists()
+
+
+def test_missing_wheel_file_is_named(tmp_path: Path) -> None:
+    with create_sandbox(RuntimeType.PYTHON) as sandbox:
+        with pytest.raises(PackageInstallError, match="no wheel file at"):
+            install_package(sandbox.session_id, str(tmp_path / "absent-1.0-py3-none-any.whl"))

@@ -66,7 +66,7 @@ def _parse_python(stderr: str) -> _GuestError | None:
     """Read the last exception of a traceback; the driver prints it after any user output."""
     frames = list(_PY_FRAME.finditer(stderr))
     if not frames:
-        return None
+        return _parse_python_without_frames(stderr)
     header = next(
         (
             match
@@ -90,6 +90,23 @@ def _parse_python(stderr: str) -> _GuestError | None:
         source=source or None,
         at_parse=_PY_TRACEBACK not in stderr,
         innermost_file=frames[-1].group("file"),
+    )
+
+
+def _parse_python_without_frames(stderr: str) -> _GuestError | None:
+    """An error raised before the cell had a frame, e.g. source containing a NUL byte."""
+    last = stderr.rstrip("\n").rsplit("\n", 1)[-1]
+    header = _PY_HEADER.match(last)
+    if header is None or not header.group("name").endswith(("Error", "Exception")):
+        return None
+    return _GuestError(
+        name=header.group("name"),
+        message=header.group("message") or "",
+        line=None,
+        column=None,
+        source=None,
+        at_parse=True,
+        innermost_file=None,
     )
 
 

@@ -151,6 +151,8 @@ def install_package(workspace: Path, package: str) -> PackageInfo:
     """Add a pure-Python wheel (a PyPI name or a local .whl path) to one session's workspace."""
     with tempfile.TemporaryDirectory() as download:
         wheel = Path(package) if package.endswith(".whl") else _download(package, Path(download))
+        if not wheel.is_file():
+            raise PackageInstallError(f"no wheel file at {wheel}; give a .whl path or a PyPI name")
         match = _PURE_WHEEL.match(wheel.name)
         if match is None:
             raise PackageInstallError(
