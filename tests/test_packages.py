@@ -107,6 +107,8 @@ def test_wheel_with_unsafe_paths_is_refused(tmp_path: Path) -> None:
 
 
 def test_missing_wheel_file_is_named(tmp_path: Path) -> None:
-    with create_sandbox(RuntimeType.PYTHON) as sandbox:
-        with pytest.raises(PackageInstallError, match="no wheel file at"):
-            install_package(sandbox.session_id, str(tmp_path / "absent-1.0-py3-none-any.whl"))
+    with (
+        create_sandbox(RuntimeType.PYTHON) as sandbox,
+        pytest.raises(PackageInstallError, match="no wheel file at"),
+    ):
+        install_package(sandbox.session_id, str(tmp_path / "absent-1.0-py3-none-any.whl"))
