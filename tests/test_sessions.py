@@ -154,3 +154,17 @@ def test_calls_to_one_session_are_serialised() -> None:
             thread.join()
     first, second = sorted(spans)
     assert first[1] <= second[0]
+
+
+def test_unclosed_sandboxes_leave_the_registry_when_collected() -> None:
+    import gc
+
+    from sandbox.sessions.registry import LIVE_SESSIONS
+
+    before = LIVE_SESSIONS.live_count()
+    sandbox = create_sandbox(RuntimeType.JAVASCRIPT)
+    sandbox.execute("1")
+    assert LIVE_SESSIONS.live_count() == before + 1
+    del sandbox
+    gc.collect()
+    assert LIVE_SESSIONS.live_count() == before

@@ -25,6 +25,7 @@ class LiveSessions:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._last_used: dict[int, tuple[float, weakref.ref[_Evictable]]] = {}
+        self._collected: list[int] = []
         self.idle_timeout_seconds: float | None = None
         self.max_live_sessions: int | None = None
         self._reaper: threading.Thread | None = None
@@ -48,26 +49,43 @@ class LiveSessions:
 
     def touch(self, sandbox: _Evictable) -> None:
         """Record a call that just used ``sandbox``'s interpreter; enforce max_live_sessions."""
+        key = id(sandbox)
         with self._lock:
-            self._last_used[id(sandbox)] = (time.monotonic(), weakref.ref(sandbox))
-            over = len(self._last_used) - (self.max_live_sessions or len(self._last_used))
+            self._purge_collected()
+            known = self._last_used.get(key)
+            ref = known[1] if known else weakref.ref(sandbox, lambda _: self._collected.append(key))
+            self._last_used[key] = (time.monotonic(), ref)
+            limit = self.max_live_sessions
+            if limit is None or len(self._last_used) <= limit:
+                return
             oldest = sorted(self._last_used.items(), key=lambda item: item[1][0])
-            victims = [ref for key, (_, ref) in oldest if key != id(sandbox)][: max(0, over)]
-        for ref in victims:
-            self._evict(ref, "evicted_max_live_sessions")
+            victims = [ref for other, (_, ref) in oldest if other != key]
+            victims = victims[: len(self._last_used) - limit]
+        for victim in victims:
+            self._evict(victim, "evicted_max_live_sessions")
 
     def forget(self, sandbox: _Evictable) -> None:
         with self._lock:
             self._last_used.pop(id(sandbox), None)
 
+    def _purge_collected(self) -> None:
+        """Drop sandboxes garbage-collected without close(); call with the lock held.
+
+        Their weakref callbacks only queue the key (GC may run while the lock is held).
+        """
+        while self._collected:
+            self._last_used.pop(self._collected.pop(), None)
+
     def live_count(self) -> int:
         with self._lock:
+            self._purge_collected()
             return len(self._last_used)
 
     def evict_idle(self, idle_seconds: float) -> int:
         """Free every interpreter unused for ``idle_seconds``; returns how many were freed."""
         cutoff = time.monotonic() - idle_seconds
         with self._lock:
+            self._purge_collected()
             idle = [ref for used, ref in self._last_used.values() if used <= cutoff]
         return sum(self._evict(ref, "evicted_idle") for ref in idle)
 
