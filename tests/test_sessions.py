@@ -50,6 +50,7 @@ def test_idle_sandboxes_are_evicted_and_reboot(runtime: RuntimeType, session_lim
 
 
 def test_max_live_sessions_evicts_least_recently_used(session_limits: None) -> None:
+    evict_idle_sessions(0)  # live interpreters left by other tests must not count
     configure_sessions(max_live_sessions=2)
     boxes = [create_sandbox(RuntimeType.JAVASCRIPT) for _ in range(3)]
     try:
@@ -161,6 +162,7 @@ def test_unclosed_sandboxes_leave_the_registry_when_collected() -> None:
 
     from sandbox.sessions.registry import LIVE_SESSIONS
 
+    gc.collect()  # sandboxes other tests dropped without close() must not count
     before = LIVE_SESSIONS.live_count()
     sandbox = create_sandbox(RuntimeType.JAVASCRIPT)
     sandbox.execute("1")
