@@ -32,7 +32,7 @@ from sandbox.host import poll
 from sandbox.host.capture import OutputCapture
 from sandbox.host.disk_quota import DiskQuota
 from sandbox.host.engine import deadline_ticks, shared_engine
-from sandbox.host.limits import CellLimits, DeadlineExceeded, classify_stop
+from sandbox.host.limits import CellLimits, classify_stop
 from sandbox.host.module_cache import GuestBinary, load_module
 from sandbox.host.wasi import CONTROL_GUEST_PATH, GuestFilesystem, build_wasi_config
 
@@ -148,10 +148,6 @@ def _stop_all_guests() -> None:
     deadline = time.monotonic() + 2.0
     for guest in guests:
         guest.join(max(0.0, deadline - time.monotonic()))
-
-
-class _Shutdown(Exception):
-    """Raised inside the hypercall to unwind a parked guest when it is closed."""
 
 
 class GuestInstance:
@@ -275,9 +271,9 @@ class GuestInstance:
             ending = CellRun(
                 exit_code=0, trap=TrapReason.GUEST_EXIT, trap_message="the driver returned"
             )
-        except _Shutdown:
-            return
         except Exception as error:  # every guest failure becomes a result, never a host crash
+            if self._closed:
+                return  # the trap we asked for in _interrupt(): nobody waits for a result
             ending = self._stopped_by(error)
         self._alive = False
         ending.guest_alive = False
@@ -362,9 +358,18 @@ class GuestInstance:
             self._wake.wait(seconds)
             return
         self._wake.wait(max(0.0, remaining))
-        raise DeadlineExceeded(
-            f"the guest slept past its {self._current.limits.timeout_seconds}s deadline"
-        )
+        self._interrupt()  # classified as a timeout, like any epoch interruption
+
+    def _interrupt(self) -> None:
+        """Make the guest trap (epoch deadline reached) as soon as our host call returns.
+
+        Host functions never raise to stop a guest: wasmtime-py keeps the exception of a host
+        function in one process-wide slot until the trap reaches Python, so with guests on
+        several threads another thread's trap could pick it up (and a closed guest's shutdown
+        would end somebody else's cell).
+        """
+        assert self._store is not None
+        self._store.set_epoch_deadline(0)
 
     def _hypercall(self, caller: wasmtime.Caller, memory: wasmtime.Memory, status: int) -> None:
         assert self._store is not None
@@ -381,7 +386,8 @@ class GuestInstance:
         )
         request = self._requests.get()
         if request is None:
-            raise _Shutdown
+            self._interrupt()  # closed while parked: unwind the guest
+            return
         self._current = request
         self._store.set_fuel(request.limits.fuel)
         self._disk.remaining = request.limits.disk_bytes

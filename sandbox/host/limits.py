@@ -36,18 +36,12 @@ class CellLimits:
         )
 
 
-class DeadlineExceeded(Exception):
-    """Raised inside a host call (a guest sleep) when the call's wall-clock deadline passes."""
-
-
 def near_memory_limit(memory_bytes: int, memory_limit: int) -> bool:
     return memory_bytes + _MEMORY_SLACK_BYTES >= memory_limit
 
 
 def classify_stop(error: BaseException, memory_bytes: int, memory_limit: int) -> TrapReason:
     """Name the limit behind an exception that ended a guest's run."""
-    if isinstance(error, DeadlineExceeded):
-        return TrapReason.TIMEOUT
     if isinstance(error, wasmtime.ExitTrap):
         return TrapReason.GUEST_EXIT
     if isinstance(error, wasmtime.Trap):
