@@ -137,12 +137,29 @@ class _CellActivity:
 
 CELL_ACTIVITY = _CellActivity()
 _instances: weakref.WeakSet[GuestInstance] = weakref.WeakSet()
+_instances_lock = threading.Lock()
+_exiting = False
+
+
+def _start(guest: GuestInstance, thread: threading.Thread) -> None:
+    """Start a guest's thread and track it for the exit clean-up, which none may start after.
+
+    One step under the lock, so the clean-up never sees a guest whose thread has not started.
+    """
+    with _instances_lock:
+        if _exiting:
+            raise GuestStartupError("the Python process is exiting; no new interpreter starts")
+        _instances.add(guest)
+        thread.start()
 
 
 @atexit.register
 def _stop_all_guests() -> None:
     """Close every guest and let its thread remove its control directory before exit."""
-    guests = list(_instances)
+    global _exiting
+    with _instances_lock:
+        _exiting = True
+        guests = list(_instances)
     for guest in guests:
         guest.close()
     deadline = time.monotonic() + 2.0
@@ -181,8 +198,12 @@ class GuestInstance:
         self._thread = threading.Thread(
             target=self._main, name=f"llm-wasm-sandbox-{spec.program.name}", daemon=True
         )
-        _instances.add(self)
-        self._thread.start()
+        try:
+            _start(self, self._thread)
+        except GuestStartupError:
+            os.close(self._cell_fd)
+            shutil.rmtree(self._control_dir, ignore_errors=True)
+            raise
 
     @property
     def alive(self) -> bool:

@@ -65,8 +65,8 @@ class WarmPool:
                     if len(self._ready) >= self._size:
                         break
                 workspace = self._new_workspace()
-                guest = GuestInstance(self._spec, workspace)
                 try:
+                    guest = GuestInstance(self._spec, workspace)
                     guest.wait_ready()
                 except Exception:
                     _remove_empty_tree(workspace)
