@@ -171,23 +171,26 @@ class Sandbox:
     ) -> None:
         """What a model needs to act on this result: the fix for a failure, and fuel headroom."""
         reset_now = bool(details.get("session_reset"))
-        guidance = error_guidance(
-            runtime=self.runtime.value,
-            stderr=stderr,
-            exit_code=exit_code,
-            trap_reason=run.trap.value if run.trap else None,
-            stdout_truncated=run.stdout.truncated,
-            stderr_truncated=run.stderr.truncated,
-            # A NameError right after a reset means the variable died with the old interpreter.
-            session_reset=reset_now or self._previous_call_reset,
-            fuel_budget=limits.fuel,
-            timeout_seconds=limits.timeout_seconds,
-            memory_limit_bytes=self.policy.memory_bytes,
-            workspace_guest_path=self.policy.guest_mount_path,
-        )
+        # A clean call needs no guidance; skipping the stderr rules keeps session calls fast.
+        truncated = run.stdout.truncated or run.stderr.truncated
+        if run.exit_code != 0 or run.trap is not None or truncated:
+            guidance = error_guidance(
+                runtime=self.runtime.value,
+                stderr=stderr,
+                exit_code=exit_code,
+                trap_reason=run.trap.value if run.trap else None,
+                stdout_truncated=run.stdout.truncated,
+                stderr_truncated=run.stderr.truncated,
+                # A NameError right after a reset means the variable died with the old one.
+                session_reset=reset_now or self._previous_call_reset,
+                fuel_budget=limits.fuel,
+                timeout_seconds=limits.timeout_seconds,
+                memory_limit_bytes=self.policy.memory_bytes,
+                workspace_guest_path=self.policy.guest_mount_path,
+            )
+            if guidance is not None:
+                details["error_guidance"] = guidance
         self._previous_call_reset = reset_now
-        if guidance is not None:
-            details["error_guidance"] = guidance
         details["fuel_analysis"] = fuel_analysis(
             consumed=max(0, run.fuel_consumed), budget=limits.fuel
         )
