@@ -175,3 +175,32 @@ def test_workspace_disk_quota(runtime: RuntimeType) -> None:
             RuntimeType.JAVASCRIPT: "writeText('small.txt', 'ok')",
         }
         assert sandbox.execute(small[runtime]).success
+
+
+def test_guests_stopping_on_other_threads_do_not_cross_talk() -> None:
+    """Closing parked guests on one thread while guests exit on another: every exit is seen.
+
+    wasmtime-py keeps a host function's exception in one process-wide slot; when our host
+    functions raised to stop a guest, another thread's trap could take that exception and its
+    cell hung until the deadline. This churns both sides at once.
+    """
+    import threading
+
+    stop = threading.Event()
+
+    def churn() -> None:
+        while not stop.is_set():
+            with create_sandbox(RuntimeType.JAVASCRIPT) as parked:
+                parked.execute("1")
+
+    churner = threading.Thread(target=churn)
+    churner.start()
+    try:
+        for _ in range(100):
+            with create_sandbox(RuntimeType.JAVASCRIPT) as sandbox:
+                result = sandbox.execute("std.exit(3)", timeout_seconds=5)
+                assert result.trap_reason is TrapReason.GUEST_EXIT
+                assert result.duration_ms < 4000
+    finally:
+        stop.set()
+        churner.join()
