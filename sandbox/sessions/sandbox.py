@@ -208,7 +208,7 @@ class Sandbox:
         return self._guest
 
     def _metadata(self, run: CellRun, limits: CellLimits) -> dict[str, object]:
-        metadata: dict[str, object] = {
+        details: dict[str, object] = {
             "runtime": self.runtime.value,
             "session_id": self.session_id,
             "trap_reason": run.trap.value if run.trap else None,
@@ -221,22 +221,22 @@ class Sandbox:
             "memory_limit_bytes": self.policy.memory_bytes,
         }
         if run.trap:
-            metadata["trap_message"] = run.trap_message
+            details["trap_message"] = run.trap_message
         if self._spec.globals_dir:
             saved, unsaved = persisted_globals.read_report(self.workspace_path)
-            metadata["persisted_globals"] = saved
-            metadata["unsaved_globals"] = unsaved
+            details["persisted_globals"] = saved
+            details["unsaved_globals"] = unsaved
         if not run.guest_alive:
             # The next call gets a fresh interpreter: variables are gone (unless persisted),
             # workspace files stay.
-            metadata["session_reset"] = True
-            metadata["session_reset_reason"] = run.trap.value if run.trap else "guest_stopped"
+            details["session_reset"] = True
+            details["session_reset_reason"] = run.trap.value if run.trap else "guest_stopped"
         elif self._evicted:
             # This call ran in a fresh interpreter because the old one was evicted.
-            metadata["session_reset"] = True
-            metadata["session_reset_reason"] = self._evicted
+            details["session_reset"] = True
+            details["session_reset_reason"] = self._evicted
         self._evicted = None
-        return metadata
+        return details
 
 
 def _user_files(paths: list[str]) -> list[str]:
