@@ -2,32 +2,23 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
+from sandbox.host.guest_tree import TreeScan, scan
+
 Snapshot = dict[str, tuple[int, int]]
+# Entries one listing visits at most, whatever a guest made; quotas stop guests long before.
+MAX_LISTED_ENTRIES = 100_000
+
+
+def scan_workspace(workspace: Path, max_entries: int = MAX_LISTED_ENTRIES) -> TreeScan:
+    """The workspace's regular files and what it costs the disk; links are never followed."""
+    return scan(workspace, max_entries=max_entries)
 
 
 def snapshot(workspace: Path) -> Snapshot:
     """Every regular file under ``workspace`` (symlinks are not followed) -> (size, mtime_ns)."""
-    files: Snapshot = {}
-    pending = [workspace]
-    while pending:
-        directory = pending.pop()
-        try:
-            entries = list(os.scandir(directory))
-        except OSError:
-            continue
-        for entry in entries:
-            if entry.is_dir(follow_symlinks=False):
-                pending.append(Path(entry.path))
-            elif entry.is_file(follow_symlinks=False):
-                stat = entry.stat(follow_symlinks=False)
-                files[Path(entry.path).relative_to(workspace).as_posix()] = (
-                    stat.st_size,
-                    stat.st_mtime_ns,
-                )
-    return files
+    return scan_workspace(workspace).files
 
 
 def diff(before: Snapshot, after: Snapshot) -> tuple[list[str], list[str]]:

@@ -1,8 +1,9 @@
 """Host-side management of sessions: list and prune them, move files in and out of workspaces.
 
 Guest code controls everything inside a workspace, including symlinks that point at host
-files. So every workspace path is checked component by component with lstat before it is
-used, symlinks are refused rather than resolved, and nothing here follows one.
+files, and may change it while these functions run. So every workspace access goes through
+``sandbox.host.guest_tree``, which walks from directory descriptors without following links:
+a symlink anywhere on a path is refused, never resolved, however the guest races the host.
 """
 
 from __future__ import annotations
@@ -11,11 +12,12 @@ import os
 import shutil
 import stat
 from datetime import UTC, datetime, timedelta
-from pathlib import Path, PurePath
+from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
 
-from sandbox.core.errors import InvalidSessionIdError, SessionNotFoundError, WorkspacePathError
+from sandbox.core.errors import InvalidSessionIdError, SessionNotFoundError
+from sandbox.host import guest_tree
 from sandbox.sessions import changes
 from sandbox.sessions.metadata import load_metadata
 from sandbox.sessions.workspace import (
@@ -24,10 +26,6 @@ from sandbox.sessions.workspace import (
     validate_session_id,
     workspace_of,
 )
-
-_ALLOWED_PATHS = "a relative path inside the workspace, without '..', NUL bytes or symlinks"
-# Refuses a symlink planted as the final component between our lstat check and the open.
-_NO_FOLLOW = getattr(os, "O_NOFOLLOW", 0)
 
 
 class SessionInfo(BaseModel):
@@ -77,21 +75,15 @@ def write_session_file(
 
     Only existing sessions accept files, so a mistyped id fails instead of creating a session.
     """
-    target = _checked_path(session_workspace(session_id, root=root), path)
-    target.parent.mkdir(parents=True, exist_ok=True)
     content = data.encode() if isinstance(data, str) else data
-    descriptor = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | _NO_FOLLOW, 0o666)
-    with os.fdopen(descriptor, "wb") as stream:
-        stream.write(content)
+    guest_tree.write_file(session_workspace(session_id, root=root), path, content)
 
 
 def read_session_file(
     session_id: str, path: str | os.PathLike[str], *, root: Path | None = None
 ) -> bytes:
     """The bytes of a file the guest (or the host) left in the workspace."""
-    target = _checked_path(session_workspace(session_id, root=root), path)
-    with os.fdopen(os.open(target, os.O_RDONLY | _NO_FOLLOW), "rb") as stream:
-        return stream.read()
+    return guest_tree.read_file(session_workspace(session_id, root=root), path)
 
 
 def list_session_files(session_id: str, *, root: Path | None = None) -> list[str]:
@@ -106,7 +98,7 @@ def delete_session_file(
     session_id: str, path: str | os.PathLike[str], *, root: Path | None = None
 ) -> None:
     """Remove one file from the workspace; directories are left to delete_session_workspace()."""
-    os.unlink(_checked_path(session_workspace(session_id, root=root), path))
+    guest_tree.remove_file(session_workspace(session_id, root=root), path)
 
 
 def delete_session_workspace(session_id: str, *, root: Path | None = None) -> None:
@@ -175,44 +167,6 @@ def session_workspace(session_id: str, *, root: Path | None = None) -> Path:
             "or create the session with create_sandbox(session_id=...)"
         )
     return workspace
-
-
-def _checked_path(workspace: Path, path: str | os.PathLike[str]) -> Path:
-    """``path`` inside ``workspace``, refused if it could name anything outside it.
-
-    Symlinks are refused rather than resolved: the guest may have planted them, and resolving
-    one would let the guest choose which host file the host reads, writes or deletes.
-    """
-    raw = os.fspath(path)
-    relative = PurePath(raw)
-    problem = _path_problem(raw, relative)
-    if problem is not None:
-        raise WorkspacePathError(f"workspace path {raw!r} {problem}; use {_ALLOWED_PATHS}")
-    current = workspace
-    for part in relative.parts:
-        current = current / part
-        try:
-            mode = os.lstat(current).st_mode
-        except (FileNotFoundError, NotADirectoryError):
-            break  # nothing exists below a missing component, so no symlink can either
-        if stat.S_ISLNK(mode):
-            crossed = current.relative_to(workspace).as_posix()
-            raise WorkspacePathError(
-                f"workspace path {raw!r} goes through the symlink {crossed!r}; use {_ALLOWED_PATHS}"
-            )
-    return workspace.joinpath(*relative.parts)
-
-
-def _path_problem(raw: str, relative: PurePath) -> str | None:
-    if "\0" in raw:
-        return "contains a NUL byte"
-    if relative.anchor:
-        return "is absolute"
-    if not relative.parts:
-        return "is empty or names the workspace itself"
-    if ".." in relative.parts:
-        return "contains a '..' component"
-    return None
 
 
 def _session_info(session_directory: Path) -> SessionInfo | None:

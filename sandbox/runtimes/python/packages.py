@@ -27,7 +27,8 @@ from functools import cache
 from importlib import metadata, resources
 from pathlib import Path
 
-from sandbox.core.errors import SandboxError
+from sandbox.core.errors import SandboxError, WorkspacePathError
+from sandbox.host import guest_tree
 
 PACKAGES_GUEST_PATH = "/packages"
 SESSION_PACKAGES_DIR = ".sandbox-packages"
@@ -139,6 +140,7 @@ def _byte_compile_in_guest(staging: Path) -> None:
                 stdout_max_bytes=65536,
                 stderr_max_bytes=65536,
                 disk_bytes=1 << 30,
+                disk_entries=1 << 20,
             ),
         )
     finally:
@@ -160,14 +162,18 @@ def install_package(workspace: Path, package: str) -> PackageInfo:
                 "the WebAssembly guest cannot load compiled extension modules. Use a pure-Python "
                 "alternative, or one of the packages already available (list_available_packages)"
             )
-        target = workspace / SESSION_PACKAGES_DIR
-        target.mkdir(exist_ok=True)
         try:
             with zipfile.ZipFile(wheel) as archive:
-                for member in archive.namelist():
-                    _check_member(member, wheel.name)
-                archive.extractall(target)
-        except (OSError, zipfile.BadZipFile) as error:
+                members = [info for info in archive.infolist() if not info.is_dir()]
+                for info in members:
+                    _check_member(info.filename, wheel.name)
+                # Written through the workspace without following links: the guest owns it and
+                # may have made the packages directory a symlink to somewhere on the host.
+                for info in members:
+                    guest_tree.write_file(
+                        workspace, f"{SESSION_PACKAGES_DIR}/{info.filename}", archive.read(info)
+                    )
+        except (OSError, zipfile.BadZipFile, WorkspacePathError) as error:
             raise PackageInstallError(f"cannot unpack {wheel.name}: {error}") from None
         return PackageInfo(match["name"], match["version"])
 
