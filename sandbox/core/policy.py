@@ -89,7 +89,15 @@ class ExecutionPolicy(BaseModel):
     workspace_max_bytes: int = Field(
         default=100 * _MIB,
         ge=0,
-        description="Workspace size past which guest file writes fail with 'no space left'.",
+        description="Workspace size past which guest file writes fail with 'no space left'; "
+        "every file, directory and link also costs 512 bytes.",
+    )
+    workspace_max_files: int = Field(
+        default=10_000,
+        ge=1,
+        le=1_000_000,
+        description="Files, directories and links the workspace may hold; creating more fails "
+        "with 'no space left'.",
     )
     guest_mount_path: str = Field(
         default="/app", description="Where the workspace appears in the guest."
@@ -102,6 +110,11 @@ class ExecutionPolicy(BaseModel):
     )
     preserve_logs: bool = Field(
         default=False, description="Keep each call's output and result in the session."
+    )
+    log_max_bytes: int = Field(
+        default=10 * _MIB,
+        ge=64 * 1024,
+        description="With preserve_logs, the log is rotated past this size (one old log kept).",
     )
 
     @model_validator(mode="before")

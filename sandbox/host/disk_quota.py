@@ -1,10 +1,19 @@
-"""The workspace disk quota: WASI's file writes, checked before they happen.
+"""The workspace disk quota: every WASI call that can take host disk, checked before it happens.
 
 wasmtime writes guest files straight to the host, so the check must come first. The guest's
-``fd_write``, ``fd_pwrite`` and ``fd_allocate`` imports are served by a small wasm *router*: for
-files it first asks the host to charge the bytes to the call's budget and returns ``ENOSPC``
-when they do not fit (the guest sees "No space left on device"; the host disk never fills);
-stdout and stderr (fds 1, 2) pass straight through, with no host callback of their own.
+imports that write data (``fd_write``, ``fd_pwrite``, ``fd_allocate``,
+``fd_filestat_set_size``) or make directory entries (``path_open`` with ``O_CREAT``,
+``path_create_directory``, ``path_symlink``, ``path_link``) are served by a small wasm
+*router*. It asks the host to charge the call to this call's budget of bytes and entries and
+returns ``ENOSPC`` when it does not fit, so the guest sees "No space left on device" and the
+host disk never fills. Every entry costs ``INODE_BYTES`` on top of its data, so empty files,
+directories and links are not free, and their number is capped too.
+
+Descriptors are charged by what they are, never by their number: stdout and stderr (fds 1, 2)
+pass straight through with no host callback, and the router refuses to close or renumber
+fds 0-3 (stdio and the workspace's preopen), so no file can ever be opened under those numbers. The router also tells the host
+which descriptors the guest holds open inside the workspace: a file deleted while still open
+keeps its disk, so while any is open, deletions are not credited to the next call's budget.
 
 Passing through is the subtle part: wasmtime's WASI functions find guest memory through the
 *calling instance's* ``memory`` export. The guest's memory only exists once the guest is
@@ -12,70 +21,172 @@ instantiated, so after that a *forwarder* module is instantiated on it (it re-ex
 ``memory`` and calls the WASI functions) and put into the router's function table. The guest
 keeps defining its own memory, so wasmtime still maps its data copy-on-write from the image.
 
-Bytes are charged as written, so rewriting a file within one call counts twice; each call
-starts from the workspace's measured size.
+Host callbacks here return an errno and never raise (docs/architecture.md): a bad pointer from
+the guest gets ``EFAULT``.
 """
 
 from __future__ import annotations
 
 import struct
 from functools import cache
+from posixpath import normpath
+from typing import Any
 
 import wasmtime
 
-ERRNO_NOSPC = 51
-_IOVEC = struct.Struct("<II")
-WRAPPED_WASI_CALLS = ("fd_write", "fd_pwrite", "fd_allocate")  # router table order
+from sandbox.host.guest_tree import INODE_BYTES
+from sandbox.host.wasi import WORKSPACE_PREOPEN_FD
 
-_ROUTER_WAT = """
+ERRNO_FAULT = 21
+ERRNO_NOSPC = 51
+ERRNO_PERM = 63
+_IOVEC = struct.Struct("<II")
+_FD = struct.Struct("<I")
+
+# (name, parameter types) of each WASI call the router serves, in its table's order.
+_WRAPPED = (
+    ("fd_write", "i32 i32 i32 i32"),
+    ("fd_pwrite", "i32 i32 i32 i64 i32"),
+    ("fd_allocate", "i32 i64 i64"),
+    ("fd_filestat_set_size", "i32 i64"),
+    ("path_open", "i32 i32 i32 i32 i32 i64 i64 i32 i32"),
+    ("path_create_directory", "i32 i32 i32"),
+    ("path_symlink", "i32 i32 i32 i32 i32"),
+    ("path_link", "i32 i32 i32 i32 i32 i32 i32"),
+    ("fd_close", "i32"),
+    ("fd_renumber", "i32 i32"),
+)
+WRAPPED_WASI_CALLS = tuple(name for name, _params in _WRAPPED)
+
+
+def _forward(name: str) -> str:
+    """The router's call through its table to wasmtime's own ``name``."""
+    index = WRAPPED_WASI_CALLS.index(name)
+    arity = len(dict(_WRAPPED)[name].split())
+    arguments = " ".join(f"(local.get {i})" for i in range(arity))
+    return f"(call_indirect (type ${name}) {arguments} (i32.const {index}))"
+
+
+def _charged_entry(name: str, charge: str, refund: str) -> str:
+    """A path call that makes one directory entry: charged first, refunded if it fails."""
+    return f"""
+  (func (export "{name}") (param {dict(_WRAPPED)[name]}) (result i32)
+    (local $errno i32)
+    (local.set $errno {charge})
+    (if (local.get $errno) (then (return (local.get $errno))))
+    (local.set $errno {_forward(name)})
+    (if (local.get $errno) (then {refund}))
+    (local.get $errno))"""
+
+
+_ROUTER_WAT = f"""
 (module
   (import "quota" "charge_iovecs" (func $charge_iovecs (param i32 i32) (result i32)))
   (import "quota" "charge_bytes" (func $charge_bytes (param i64) (result i32)))
-  (type $write (func (param i32 i32 i32 i32) (result i32)))
-  (type $pwrite (func (param i32 i32 i32 i64 i32) (result i32)))
-  (type $allocate (func (param i32 i64 i64) (result i32)))
-  (table (export "targets") 3 funcref)
-  (func (export "fd_write") (param $fd i32) (param $iovs i32) (param $count i32)
-      (param $out i32) (result i32)
+  (import "quota" "charge_entry" (func $charge_entry (param i32 i32) (result i32)))
+  (import "quota" "refund_entry" (func $refund_entry (param i32 i32)))
+  (import "quota" "charge_symlink" (func $charge_symlink (param i32 i32 i32) (result i32)))
+  (import "quota" "opened" (func $opened (param i32 i32)))
+  (import "quota" "closed" (func $closed (param i32)))
+  (import "quota" "renumbered" (func $renumbered (param i32 i32)))
+  {" ".join(f"(type ${name} (func (param {params}) (result i32)))" for name, params in _WRAPPED)}
+  (table (export "targets") {len(_WRAPPED)} funcref)
+  (func (export "fd_write") (param i32 i32 i32 i32) (result i32)
     (local $errno i32)
-    (if (i32.gt_u (local.get $fd) (i32.const 2))
+    (if (i32.gt_u (local.get 0) (i32.const 2))
       (then
-        (local.set $errno (call $charge_iovecs (local.get $iovs) (local.get $count)))
+        (local.set $errno (call $charge_iovecs (local.get 1) (local.get 2)))
         (if (local.get $errno) (then (return (local.get $errno))))))
-    (call_indirect (type $write)
-      (local.get $fd) (local.get $iovs) (local.get $count) (local.get $out) (i32.const 0)))
-  (func (export "fd_pwrite") (param $fd i32) (param $iovs i32) (param $count i32)
-      (param $offset i64) (param $out i32) (result i32)
+    {_forward("fd_write")})
+  (func (export "fd_pwrite") (param i32 i32 i32 i64 i32) (result i32)
     (local $errno i32)
-    (local.set $errno (call $charge_iovecs (local.get $iovs) (local.get $count)))
+    (local.set $errno (call $charge_iovecs (local.get 1) (local.get 2)))
     (if (local.get $errno) (then (return (local.get $errno))))
-    (call_indirect (type $pwrite) (local.get $fd) (local.get $iovs) (local.get $count)
-      (local.get $offset) (local.get $out) (i32.const 1)))
-  (func (export "fd_allocate") (param $fd i32) (param $offset i64) (param $length i64)
-      (result i32)
+    {_forward("fd_pwrite")})
+  (func (export "fd_allocate") (param i32 i64 i64) (result i32)
     (local $errno i32)
-    (local.set $errno (call $charge_bytes (local.get $length)))
+    (local.set $errno (call $charge_bytes (local.get 2)))
     (if (local.get $errno) (then (return (local.get $errno))))
-    (call_indirect (type $allocate)
-      (local.get $fd) (local.get $offset) (local.get $length) (i32.const 2)))
+    {_forward("fd_allocate")})
+  ;; Charged at the new size: shrinking costs nothing, growing a file costs what it may fill.
+  (func (export "fd_filestat_set_size") (param i32 i64) (result i32)
+    (local $errno i32)
+    (local.set $errno (call $charge_bytes (local.get 1)))
+    (if (local.get $errno) (then (return (local.get $errno))))
+    {_forward("fd_filestat_set_size")})
+  ;; path_open charges an entry only with O_CREAT (oflags bit 0) and reports the new fd.
+  (func (export "path_open") (param {dict(_WRAPPED)["path_open"]}) (result i32)
+    (local $errno i32)
+    (local $creates i32)
+    (local.set $creates (i32.and (local.get 4) (i32.const 1)))
+    (if (local.get $creates)
+      (then
+        (local.set $errno (call $charge_entry (local.get 0) (i32.const 0)))
+        (if (local.get $errno) (then (return (local.get $errno))))))
+    (local.set $errno {_forward("path_open")})
+    (if (local.get $errno)
+      (then (if (local.get $creates) (then (call $refund_entry (local.get 0) (i32.const 0)))))
+      (else (call $opened (local.get 0) (local.get 8))))
+    (local.get $errno))
+  {
+    _charged_entry(
+        "path_create_directory",
+        "(call $charge_entry (local.get 0) (i32.const 0))",
+        "(call $refund_entry (local.get 0) (i32.const 0))",
+    )
+}
+  {
+    _charged_entry(
+        "path_symlink",
+        "(call $charge_symlink (local.get 0) (local.get 1) (local.get 2))",
+        "(call $refund_entry (local.get 2) (local.get 1))",
+    )
+}
+  {
+    _charged_entry(
+        "path_link",
+        "(call $charge_entry (local.get 4) (i32.const 0))",
+        "(call $refund_entry (local.get 4) (i32.const 0))",
+    )
+}
+  ;; fds 0-2 stay stdin/stdout/stderr and fd 3 the workspace for the guest's whole life.
+  (func (export "fd_close") (param i32) (result i32)
+    (local $errno i32)
+    (if (i32.le_u (local.get 0) (i32.const {WORKSPACE_PREOPEN_FD}))
+      (then (return (i32.const {ERRNO_PERM}))))
+    (local.set $errno {_forward("fd_close")})
+    (if (i32.eqz (local.get $errno)) (then (call $closed (local.get 0))))
+    (local.get $errno))
+  (func (export "fd_renumber") (param i32 i32) (result i32)
+    (local $errno i32)
+    (if (i32.or (i32.le_u (local.get 0) (i32.const {WORKSPACE_PREOPEN_FD}))
+                (i32.le_u (local.get 1) (i32.const {WORKSPACE_PREOPEN_FD})))
+      (then (return (i32.const {ERRNO_PERM}))))
+    (local.set $errno {_forward("fd_renumber")})
+    (if (i32.eqz (local.get $errno)) (then (call $renumbered (local.get 0) (local.get 1))))
+    (local.get $errno))
 )
 """
 
-_FORWARDER_WAT = """
+_FORWARDER_WAT = f"""
 (module
   (import "guest" "memory" (memory 0))
-  (import "wasi_snapshot_preview1" "fd_write" (func $write (param i32 i32 i32 i32) (result i32)))
-  (import "wasi_snapshot_preview1" "fd_pwrite"
-    (func $pwrite (param i32 i32 i32 i64 i32) (result i32)))
-  (import "wasi_snapshot_preview1" "fd_allocate" (func $allocate (param i32 i64 i64) (result i32)))
+  {
+    " ".join(
+        f'(import "wasi_snapshot_preview1" "{name}" (func ${name} (param {params}) (result i32)))'
+        for name, params in _WRAPPED
+    )
+}
   (export "memory" (memory 0))
   ;; Wrappers, not re-exports: WASI must see this instance, which has the memory, as its caller.
-  (func (export "fd_write") (param i32 i32 i32 i32) (result i32)
-    (call $write (local.get 0) (local.get 1) (local.get 2) (local.get 3)))
-  (func (export "fd_pwrite") (param i32 i32 i32 i64 i32) (result i32)
-    (call $pwrite (local.get 0) (local.get 1) (local.get 2) (local.get 3) (local.get 4)))
-  (func (export "fd_allocate") (param i32 i64 i64) (result i32)
-    (call $allocate (local.get 0) (local.get 1) (local.get 2)))
+  {
+    " ".join(
+        f'(func (export "{name}") (param {params}) (result i32) (call ${name} '
+        + " ".join(f"(local.get {i})" for i in range(len(params.split())))
+        + "))"
+        for name, params in _WRAPPED
+    )
+}
 )
 """
 
@@ -85,28 +196,68 @@ def _module(engine: wasmtime.Engine, wat: str) -> wasmtime.Module:
     return wasmtime.Module(engine, wat)
 
 
+def symlink_target_problem(target: str) -> str | None:
+    """Why a guest may not create a link to ``target``, or None.
+
+    Links may only point within their own directory tree: an absolute or climbing target can
+    never be followed by the guest, and would only be a trap for host code.
+    """
+    if target.startswith("/"):
+        return "absolute"
+    if ".." in normpath(target).split("/") or ".." in target.split("/"):
+        return "climbs with '..'"
+    return None
+
+
 class DiskQuota:
-    """One guest's quota-checked WASI writes, and the bytes it may still write this call."""
+    """One guest's checked WASI calls, and the bytes and entries it may still add this call."""
 
     def __init__(self) -> None:
-        self.remaining = 0
+        self._bytes_left = 0
+        self._entries_left = 0
         self._memory: wasmtime.Memory | None = None
         self._targets: wasmtime.Table | None = None
+        # Descriptors inside the workspace: its preopen, and whatever was opened through it.
+        self._workspace_fds = {WORKSPACE_PREOPEN_FD}
+
+    def begin_call(self, bytes_budget: int, entries_budget: int) -> None:
+        """Set this call's budget from the workspace as measured before it.
+
+        While the guest holds workspace files open, a file it deleted may still take disk that
+        no measurement sees, so the budget never grows back beyond what the last call left.
+        """
+        if len(self._workspace_fds) > 1:
+            bytes_budget = min(bytes_budget, self._bytes_left)
+            entries_budget = min(entries_budget, self._entries_left)
+        self._bytes_left = bytes_budget
+        self._entries_left = entries_budget
 
     def define_imports(
         self, engine: wasmtime.Engine, store: wasmtime.Store, linker: wasmtime.Linker
     ) -> None:
-        """Route the guest's WASI writes in ``linker`` (which already has WASI) through the quota."""
+        """Route the guest's WASI calls in ``linker`` (which already has WASI) through the quota."""
         i32, i64 = wasmtime.ValType.i32(), wasmtime.ValType.i64()
         quota = wasmtime.Linker(engine)
-        quota.define_func(
-            "quota",
-            "charge_iovecs",
-            wasmtime.FuncType([i32, i32], [i32]),
-            self._charge_iovecs,
-            access_caller=True,
+        callbacks: tuple[
+            tuple[str, list[wasmtime.ValType], list[wasmtime.ValType], Any, bool], ...
+        ] = (
+            ("charge_iovecs", [i32, i32], [i32], self._charge_iovecs, True),
+            ("charge_bytes", [i64], [i32], self._charge, False),
+            ("charge_entry", [i32, i32], [i32], self._charge_entry, False),
+            ("refund_entry", [i32, i32], [], self._refund_entry, False),
+            ("charge_symlink", [i32, i32, i32], [i32], self._charge_symlink, True),
+            ("opened", [i32, i32], [], self._opened, True),
+            ("closed", [i32], [], self._workspace_fds.discard, False),
+            ("renumbered", [i32, i32], [], self._renumbered, False),
         )
-        quota.define_func("quota", "charge_bytes", wasmtime.FuncType([i64], [i32]), self._charge)
+        for name, params, results, function, access_caller in callbacks:
+            quota.define_func(
+                "quota",
+                name,
+                wasmtime.FuncType(params, results),
+                function,
+                access_caller=access_caller,
+            )
         router = quota.instantiate(store, _module(engine, _ROUTER_WAT)).exports(store)
         targets = router["targets"]
         assert isinstance(targets, wasmtime.Table)
@@ -129,14 +280,66 @@ class DiskQuota:
             assert isinstance(function, wasmtime.Func)
             self._targets.set(store, index, function)
 
+    # --- host callbacks (guest thread; return an errno, never raise) ------------------------
+
     def _charge(self, size: int) -> int:
         """0 when ``size`` more bytes fit in this call's budget, else ENOSPC."""
-        if size > self.remaining:
+        if size > self._bytes_left:
             return ERRNO_NOSPC
-        self.remaining -= size
+        self._bytes_left -= size
         return 0
 
+    def _charge_entry(self, directory_fd: int, extra_bytes: int) -> int:
+        """Charge one new entry (and ``extra_bytes``) made in ``directory_fd``.
+
+        Only the workspace is writable, so entries anywhere else (which WASI refuses) are free.
+        """
+        if directory_fd not in self._workspace_fds:
+            return 0
+        size = INODE_BYTES + extra_bytes
+        if self._entries_left < 1 or size > self._bytes_left:
+            return ERRNO_NOSPC
+        self._entries_left -= 1
+        self._bytes_left -= size
+        return 0
+
+    def _refund_entry(self, directory_fd: int, extra_bytes: int) -> None:
+        if directory_fd in self._workspace_fds:
+            self._entries_left += 1
+            self._bytes_left += INODE_BYTES + extra_bytes
+
+    def _charge_symlink(
+        self, caller: wasmtime.Caller, target: int, length: int, directory_fd: int
+    ) -> int:
+        raw = self._read(caller, target, length)
+        if raw is None:
+            return ERRNO_FAULT
+        if symlink_target_problem(raw.decode("utf-8", errors="replace")) is not None:
+            return ERRNO_PERM
+        return self._charge_entry(directory_fd, length)
+
     def _charge_iovecs(self, caller: wasmtime.Caller, iovs: int, count: int) -> int:
-        assert self._memory is not None
-        raw = self._memory.read(caller, iovs, iovs + count * _IOVEC.size)
+        raw = self._read(caller, iovs, count * _IOVEC.size)
+        if raw is None:
+            return ERRNO_FAULT
         return self._charge(sum(length for _pointer, length in _IOVEC.iter_unpack(raw)))
+
+    def _opened(self, caller: wasmtime.Caller, directory_fd: int, fd_pointer: int) -> None:
+        if directory_fd in self._workspace_fds:
+            raw = self._read(caller, fd_pointer, _FD.size)
+            if raw is not None:
+                self._workspace_fds.add(_FD.unpack(raw)[0])
+
+    def _renumbered(self, source: int, target: int) -> None:
+        if source in self._workspace_fds:
+            self._workspace_fds.add(target)
+        else:
+            self._workspace_fds.discard(target)
+        self._workspace_fds.discard(source)
+
+    def _read(self, caller: wasmtime.Caller, pointer: int, length: int) -> bytes | None:
+        """Guest memory at ``pointer``, or None when the range is not inside it."""
+        assert self._memory is not None
+        if pointer < 0 or length < 0 or pointer + length > self._memory.data_len(caller):
+            return None
+        return bytes(self._memory.read(caller, pointer, pointer + length))

@@ -8,6 +8,7 @@ import wasmtime
 
 from sandbox.core.policy import ExecutionPolicy
 from sandbox.core.result import TrapReason
+from sandbox.host.guest_tree import TreeScan
 
 # A guest whose memory is within this much of its cap when it fails is taken to have hit it.
 _MEMORY_SLACK_BYTES = 4 * 1024 * 1024
@@ -21,18 +22,26 @@ class CellLimits:
     timeout_seconds: float
     stdout_max_bytes: int
     stderr_max_bytes: int
-    disk_bytes: int  # what the guest may still write to workspace files in this call
+    disk_bytes: int  # what the guest may still add to the workspace in this call
+    disk_entries: int  # files, directories and links it may still create
 
     @classmethod
     def from_policy(
-        cls, policy: ExecutionPolicy, workspace_bytes: int, timeout_seconds: float | None = None
+        cls,
+        policy: ExecutionPolicy,
+        workspace: TreeScan,
+        timeout_seconds: float | None = None,
     ) -> CellLimits:
+        """Limits for one call, with the disk budget left by ``workspace`` as measured now."""
         return cls(
             fuel=policy.fuel_budget,
             timeout_seconds=policy.timeout_seconds if timeout_seconds is None else timeout_seconds,
             stdout_max_bytes=policy.stdout_max_bytes,
             stderr_max_bytes=policy.stderr_max_bytes,
-            disk_bytes=max(0, policy.workspace_max_bytes - workspace_bytes),
+            disk_bytes=max(0, policy.workspace_max_bytes - workspace.used_bytes)
+            if workspace.complete
+            else 0,
+            disk_entries=max(0, policy.workspace_max_files - workspace.entries),
         )
 
 

@@ -14,6 +14,8 @@ from pathlib import Path
 import wasmtime
 
 CONTROL_GUEST_PATH = "/.sandbox"
+# WASI numbers preopens from 3 in the order they are made; the workspace comes first.
+WORKSPACE_PREOPEN_FD = 3
 
 
 @dataclass(frozen=True)

@@ -69,14 +69,15 @@ class Sandbox:
             if self._closed:
                 raise SandboxClosedError(f"sandbox {self.session_id} is closed; create a new one")
             guest = self._live_guest()
-            before = changes.snapshot(self.workspace_path)
-            limits = CellLimits.from_policy(
-                self.policy, changes.total_bytes(before), timeout_seconds
-            )
+            # Capped just past the file limit: a bigger tree is over quota whatever it holds.
+            scan_cap = self.policy.workspace_max_files + 1
+            measured = changes.scan_workspace(self.workspace_path, scan_cap)
+            before = measured.files
+            limits = CellLimits.from_policy(self.policy, measured, timeout_seconds)
             started = time.perf_counter()
             run = guest.run_cell(code, limits)
             duration_ms = (time.perf_counter() - started) * 1000
-            after = changes.snapshot(self.workspace_path)
+            after = changes.scan_workspace(self.workspace_path, scan_cap).files
             created, modified = (_user_files(paths) for paths in changes.diff(before, after))
             self._unrecorded_executions += 1
             if time.monotonic() - self._recorded_at >= _METADATA_FLUSH_SECONDS:
@@ -110,7 +111,7 @@ class Sandbox:
                 metadata=details,
             )
             if self.policy.preserve_logs:
-                logs.append(self.workspace_path.parent, code, result)
+                logs.append(self.workspace_path.parent, code, result, self.policy.log_max_bytes)
             return result
 
     async def aexecute(self, code: str, *, timeout_seconds: float | None = None) -> SandboxResult:
