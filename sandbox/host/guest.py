@@ -42,6 +42,7 @@ _BOOT_LIMITS = CellLimits(
     stdout_max_bytes=65536,
     stderr_max_bytes=65536,
     disk_bytes=0,
+    disk_entries=0,
 )
 # How long past its deadline a cell may stay silent before the host gives up on the guest
 # (only a guest stuck inside a long host call, which epochs cannot interrupt, gets there).
@@ -183,6 +184,7 @@ class GuestInstance:
         self._replies: queue.SimpleQueue[CellRun] = queue.SimpleQueue()
         self._wake = threading.Event()
         self._clock = poll.GuestClock()
+        self._hypercall_token = poll.new_hypercall_token()
         self._disk = DiskQuota()
         self._current = _CellRequest(
             _BOOT_LIMITS,
@@ -328,10 +330,14 @@ class GuestInstance:
         return store
 
     def _argv(self) -> list[str]:
-        """Every driver takes the same arguments: hypercall, cell file, workspace, globals dir."""
+        """Every driver takes the same arguments: hypercall, cell file, workspace, globals dir.
+
+        The hypercall is given as its base and this interpreter's secret token; drivers erase
+        their argv before any cell runs.
+        """
         return self.spec.program.argv(
             [
-                str(poll.HYPERCALL_SECONDS),
+                f"{poll.HYPERCALL_BASE_MS}:{self._hypercall_token}:{poll.HYPERCALL_STATUS_RANGE}",
                 f"{CONTROL_GUEST_PATH}/{self.spec.program.cell_file}",
                 self.spec.workspace_guest_path,
                 self.spec.globals_dir or "",
@@ -362,7 +368,7 @@ class GuestInstance:
         if count == 0:
             return poll.ERRNO_INVAL
         subscriptions = poll.parse_subscriptions(memory.read(caller, in_ptr, in_ptr + count * 48))
-        status = poll.hypercall_status(subscriptions, self._clock)
+        status = poll.hypercall_status(subscriptions, self._clock, self._hypercall_token)
         if status is not None:
             self._hypercall(caller, memory, status)
             events = subscriptions
@@ -411,7 +417,7 @@ class GuestInstance:
             return
         self._current = request
         self._store.set_fuel(request.limits.fuel)
-        self._disk.remaining = request.limits.disk_bytes
+        self._disk.begin_call(request.limits.disk_bytes, request.limits.disk_entries)
         self._store.set_epoch_deadline(deadline_ticks(request.limits.timeout_seconds))
         self._deadline = time.monotonic() + request.limits.timeout_seconds
 

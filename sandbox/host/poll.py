@@ -6,8 +6,14 @@ completely (a host function cannot delegate to wasmtime's WASI implementation) a
 host event, capped at the call's deadline.
 
 The same function doubles as the channel between host and guest driver: a single clock
-subscription of ``HYPERCALL_SECONDS + status`` seconds from now means "this cell finished with
-``status``; hand me the next one". Guest code that forges it can only end its own cell.
+subscription of ``HYPERCALL_BASE_MS + token * HYPERCALL_STATUS_RANGE + status`` milliseconds
+from now means "this cell finished
+with ``status``; hand me the next one". ``token`` is a secret drawn per interpreter and handed
+to the driver in its argv, which the driver then erases: a cell that does not know it cannot
+end its cell early or answer in place of the next one, because a sleep of that shape with any
+other token is an ordinary (very long) sleep, capped at the deadline like any other. In
+QuickJS the token lives in the driver module's scope, which cells cannot reach; in CPython a
+cell can find the driver's frame (see docs/security.md).
 CPython sleeps until absolute deadlines on the guest's monotonic clock. wasmtime's WASI starts
 that clock at zero when the WASI context is made, so GuestClock, created at the same moment,
 reads the same clock to within microseconds without intercepting every ``clock_time_get``
@@ -16,16 +22,22 @@ reads the same clock to within microseconds without intercepting every ``clock_t
 
 from __future__ import annotations
 
+import secrets
 import struct
 import time
 from dataclasses import dataclass
 
-HYPERCALL_SECONDS = 3_141_592_653
-HYPERCALL_STATUS_RANGE = 1 << 16
+# A hypercall sleeps HYPERCALL_BASE_MS + token * HYPERCALL_STATUS_RANGE + status milliseconds:
+# ~139 years and more, so no program sleeps that long by accident, and small enough that the
+# nanoseconds fit WASI's 64-bit timeout.
+HYPERCALL_BASE_MS = 1 << 42
+HYPERCALL_TOKEN_BITS = 32
+HYPERCALL_STATUS_RANGE = 1 << 9
 # Status bit the drivers set when a cell died of MemoryError (the low byte is the exit code).
 STATUS_MEMORY_ERROR = 0x100
 
 _NANOS = 1_000_000_000
+_NANOS_PER_MS = 1_000_000
 _SUBSCRIPTION = struct.Struct(
     "<QB7xI4xQQH6x"
 )  # userdata, tag, clock id | fd, timeout, precision, flags
@@ -79,13 +91,22 @@ def parse_subscriptions(raw: bytes | bytearray) -> list[Subscription]:
     return subscriptions
 
 
-def hypercall_status(subscriptions: list[Subscription], clock: GuestClock) -> int | None:
-    """The status a driver reports, if these subscriptions are its hypercall."""
+def new_hypercall_token() -> int:
+    return secrets.randbits(HYPERCALL_TOKEN_BITS)
+
+
+def hypercall_status(
+    subscriptions: list[Subscription], clock: GuestClock, token: int
+) -> int | None:
+    """The status a driver reports, if these subscriptions are its hypercall with ``token``."""
     if len(subscriptions) != 1 or subscriptions[0].tag != _TAG_CLOCK:
         return None
-    # Rounded to whole seconds: an absolute deadline reaches us a few microseconds late.
-    status = (subscriptions[0].wait_ns(clock) + _NANOS // 2) // _NANOS - HYPERCALL_SECONDS
-    return status if 0 <= status < HYPERCALL_STATUS_RANGE else None
+    # Rounded to whole milliseconds: an absolute deadline reaches us a few microseconds late.
+    code = (subscriptions[0].wait_ns(clock) + _NANOS_PER_MS // 2) // _NANOS_PER_MS
+    code -= HYPERCALL_BASE_MS
+    if code < 0 or code // HYPERCALL_STATUS_RANGE != token:
+        return None
+    return code % HYPERCALL_STATUS_RANGE
 
 
 def encode_event(subscription: Subscription) -> bytes:

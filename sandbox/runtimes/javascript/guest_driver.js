@@ -2,17 +2,22 @@
 //
 // It keeps one global scope alive across cells: wait for the host (the hypercall), read the
 // cell, evaluate it as an async script (top-level await allowed), report its status with the
-// next hypercall. scriptArgs: hypercall seconds, cell file, workspace directory, globals
-// directory ("" when globals are not persisted). With a globals directory, JSON-serializable
-// properties of globalThis (var declarations and assignments; not let/const, which QuickJS
-// keeps outside globalThis) are saved after every cell and restored at boot.
+// next hypercall. scriptArgs: the hypercall as "base_ms:token:status_range", cell file,
+// workspace directory, globals directory ("" when globals are not persisted). The token is
+// the secret that makes the cell boundary unforgeable: it stays in this module's scope, which
+// cells (evaluated as global scripts) cannot reach, and scriptArgs is emptied. With a globals
+// directory, JSON-serializable properties of globalThis (var declarations and assignments;
+// not let/const, which QuickJS keeps outside globalThis) are saved after every cell and
+// restored at boot.
 //
 // It also installs the documented helpers for files under the workspace (readText, writeText,
 // appendText, readJson, writeJson, listDir, exists, makeDir, removeFile) and setTimeout /
 // clearTimeout, which QuickJS only offers as os.setTimeout.
 
 const [hypercallArg, cellPath, workspace, globalsDir] = scriptArgs;
-const hypercallSeconds = Number(hypercallArg);
+scriptArgs.length = 0;
+const [baseMs, token, statusRange] = hypercallArg.split(":").map(Number);
+const hypercallMs = baseMs + token * statusRange;
 const STATUS_MEMORY_ERROR = 0x100;
 const ERRNO_NOSPC = 51; // wasi-libc's ENOSPC
 const sleep = os.sleep; // held here so a cell that replaces os.sleep cannot break the loop
@@ -165,7 +170,7 @@ if (globalsDir) restoreGlobals();
 const cell = std.open(cellPath, "r"); // open for the driver's whole life
 let status = 0;
 for (;;) {
-  sleep((hypercallSeconds + status) * 1000);
+  sleep(hypercallMs + status);
   cell.seek(0, std.SEEK_SET);
   const source = cell.readAsString();
   try {

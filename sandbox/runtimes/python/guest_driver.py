@@ -1,8 +1,9 @@
 """The driver that runs *inside* the WebAssembly CPython, never on the host.
 
 It keeps one namespace alive across cells: wait for the host (the hypercall), read the cell,
-run it, report its status with the next hypercall. argv: hypercall seconds, cell file,
-workspace directory, globals directory ("" when globals are not persisted).
+run it, report its status with the next hypercall. argv: the hypercall as
+"base_ms:token:status_range", cell file, workspace directory, globals directory ("" when
+globals are not persisted). argv is erased before any cell runs.
 
 With a globals directory, the namespace is saved after every cell (picklable values, plus
 imported modules by name) and restored at boot, so a new process or a reset interpreter picks
@@ -203,11 +204,13 @@ def _help(*topic: object) -> None:
 
 
 def _main() -> None:
-    hypercall_seconds = int(sys.argv[1])
+    base_ms, token, status_range = map(int, sys.argv[1].split(":"))
+    hypercall_ms = base_ms + token * status_range
     cell_path = sys.argv[2]
     os.chdir(sys.argv[3])
     globals_dir = sys.argv[4]
     del sys.argv[1:]
+    del sys.orig_argv[1:]
     sleep = time.sleep  # held here so a cell that patches time.sleep cannot break the loop
     builtins.help = _help  # type: ignore[assignment]
     namespace: dict[str, object] = {"__name__": "__main__", "__builtins__": builtins}
@@ -221,7 +224,7 @@ def _main() -> None:
     status = 0
     cell = os.open(cell_path, os.O_RDONLY)  # open for the driver's whole life
     while True:
-        sleep(hypercall_seconds + status)
+        sleep((hypercall_ms + status) / 1000)
         status = _run_cell(_read_cell(cell).decode("utf-8", errors="replace"), namespace)
         if globals_dir:
             _save_globals(namespace, globals_dir)
