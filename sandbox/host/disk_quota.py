@@ -41,7 +41,6 @@ ERRNO_FAULT = 21
 ERRNO_NOSPC = 51
 ERRNO_PERM = 63
 _IOVEC = struct.Struct("<II")
-_FD = struct.Struct("<I")
 
 # (name, parameter types) of each WASI call the router serves, in its table's order.
 _WRAPPED = (
@@ -59,38 +58,91 @@ _WRAPPED = (
 WRAPPED_WASI_CALLS = tuple(name for name, _params in _WRAPPED)
 
 
+_FD_BITMAP_LIMIT = 8 * 65536  # one wasm page of bits: descriptors the router can track
+_LOAD_I32_SLOT = len(_WRAPPED)  # the forwarder's memory read, after the wrapped calls
+
+
 def _forward(name: str) -> str:
     """The router's call through its table to wasmtime's own ``name``."""
-    index = WRAPPED_WASI_CALLS.index(name)
     arity = len(dict(_WRAPPED)[name].split())
     arguments = " ".join(f"(local.get {i})" for i in range(arity))
-    return f"(call_indirect (type ${name}) {arguments} (i32.const {index}))"
+    return (
+        f"(call_indirect (type ${name}) {arguments} (i32.const {WRAPPED_WASI_CALLS.index(name)}))"
+    )
 
 
-def _charged_entry(name: str, charge: str, refund: str) -> str:
-    """A path call that makes one directory entry: charged first, refunded if it fails."""
+def _charged_entry(name: str, directory: int, extra: str, check: str = "") -> str:
+    """A path call that makes one entry in directory fd ``directory`` (parameter index).
+
+    Entries made in the workspace are charged first and refunded if the call fails; elsewhere
+    WASI refuses to create anything, so nothing is charged.
+    """
     return f"""
   (func (export "{name}") (param {dict(_WRAPPED)[name]}) (result i32)
     (local $errno i32)
-    (local.set $errno {charge})
-    (if (local.get $errno) (then (return (local.get $errno))))
+    (local $charged i32)
+    {check}
+    (if (call $tracked (local.get {directory}))
+      (then
+        (local.set $errno (call $charge_entry {extra}))
+        (if (local.get $errno) (then (return (local.get $errno))))
+        (local.set $charged (i32.const 1))))
     (local.set $errno {_forward(name)})
-    (if (local.get $errno) (then {refund}))
+    (if (i32.and (local.get $charged) (i32.ne (local.get $errno) (i32.const 0)))
+      (then (call $refund_entry {extra})))
     (local.get $errno))"""
 
+
+# Descriptors opened through the workspace are tracked in a bitmap in the router's own memory
+# (fd 3, the workspace preopen, from the start), with $open_files counting those besides it,
+# so opening and closing files costs no host callback.
+_FD_TRACKING_WAT = f"""
+  (memory 1)
+  (data (i32.const 0) "\\{1 << WORKSPACE_PREOPEN_FD:02x}")
+  (global $open_files (export "open_files") (mut i32) (i32.const 0))
+  (func $bit (param $fd i32) (result i32)
+    (i32.shl (i32.const 1) (i32.and (local.get $fd) (i32.const 7))))
+  (func $tracked (param $fd i32) (result i32)
+    (if (result i32) (i32.ge_u (local.get $fd) (i32.const {_FD_BITMAP_LIMIT}))
+      (then (i32.const 0))
+      (else (i32.ne (i32.const 0)
+              (i32.and (i32.load8_u (i32.shr_u (local.get $fd) (i32.const 3)))
+                       (call $bit (local.get $fd)))))))
+  (func $track (param $fd i32)
+    (global.set $open_files (i32.add (global.get $open_files) (i32.const 1)))
+    ;; Beyond the bitmap a descriptor is counted forever: the budget then never grows back.
+    (if (i32.lt_u (local.get $fd) (i32.const {_FD_BITMAP_LIMIT}))
+      (then
+        (if (call $tracked (local.get $fd))
+          (then (global.set $open_files (i32.sub (global.get $open_files) (i32.const 1))))
+          (else (i32.store8 (i32.shr_u (local.get $fd) (i32.const 3))
+                  (i32.or (i32.load8_u (i32.shr_u (local.get $fd) (i32.const 3)))
+                          (call $bit (local.get $fd)))))))))
+  (func $untrack (param $fd i32)
+    (if (call $tracked (local.get $fd))
+      (then
+        (i32.store8 (i32.shr_u (local.get $fd) (i32.const 3))
+          (i32.xor (i32.load8_u (i32.shr_u (local.get $fd) (i32.const 3)))
+                   (call $bit (local.get $fd))))
+        (global.set $open_files (i32.sub (global.get $open_files) (i32.const 1))))))
+"""
+
+_CHECK_SYMLINK_TARGET = """
+    (local.set $errno (call $check_symlink (local.get 0) (local.get 1)))
+    (if (local.get $errno) (then (return (local.get $errno))))"""
+_PROTECTED_FDS = f"(i32.le_u (local.get {{}}) (i32.const {WORKSPACE_PREOPEN_FD}))"
 
 _ROUTER_WAT = f"""
 (module
   (import "quota" "charge_iovecs" (func $charge_iovecs (param i32 i32) (result i32)))
   (import "quota" "charge_bytes" (func $charge_bytes (param i64) (result i32)))
-  (import "quota" "charge_entry" (func $charge_entry (param i32 i32) (result i32)))
-  (import "quota" "refund_entry" (func $refund_entry (param i32 i32)))
-  (import "quota" "charge_symlink" (func $charge_symlink (param i32 i32 i32) (result i32)))
-  (import "quota" "opened" (func $opened (param i32 i32)))
-  (import "quota" "closed" (func $closed (param i32)))
-  (import "quota" "renumbered" (func $renumbered (param i32 i32)))
+  (import "quota" "charge_entry" (func $charge_entry (param i32) (result i32)))
+  (import "quota" "refund_entry" (func $refund_entry (param i32)))
+  (import "quota" "check_symlink" (func $check_symlink (param i32 i32) (result i32)))
   {" ".join(f"(type ${name} (func (param {params}) (result i32)))" for name, params in _WRAPPED)}
-  (table (export "targets") {len(_WRAPPED)} funcref)
+  (type $load_i32 (func (param i32) (result i32)))
+  (table (export "targets") {len(_WRAPPED) + 1} funcref)
+  {_FD_TRACKING_WAT}
   (func (export "fd_write") (param i32 i32 i32 i32) (result i32)
     (local $errno i32)
     (if (i32.gt_u (local.get 0) (i32.const 2))
@@ -114,79 +166,69 @@ _ROUTER_WAT = f"""
     (local.set $errno (call $charge_bytes (local.get 1)))
     (if (local.get $errno) (then (return (local.get $errno))))
     {_forward("fd_filestat_set_size")})
-  ;; path_open charges an entry only with O_CREAT (oflags bit 0) and reports the new fd.
+  ;; path_open makes an entry only with O_CREAT (oflags bit 0); a descriptor it opens through
+  ;; the workspace is tracked.
   (func (export "path_open") (param {dict(_WRAPPED)["path_open"]}) (result i32)
     (local $errno i32)
-    (local $creates i32)
-    (local.set $creates (i32.and (local.get 4) (i32.const 1)))
-    (if (local.get $creates)
+    (local $charged i32)
+    (if (i32.and (i32.and (local.get 4) (i32.const 1)) (call $tracked (local.get 0)))
       (then
-        (local.set $errno (call $charge_entry (local.get 0) (i32.const 0)))
-        (if (local.get $errno) (then (return (local.get $errno))))))
+        (local.set $errno (call $charge_entry (i32.const 0)))
+        (if (local.get $errno) (then (return (local.get $errno))))
+        (local.set $charged (i32.const 1))))
     (local.set $errno {_forward("path_open")})
     (if (local.get $errno)
-      (then (if (local.get $creates) (then (call $refund_entry (local.get 0) (i32.const 0)))))
-      (else (call $opened (local.get 0) (local.get 8))))
+      (then (if (local.get $charged) (then (call $refund_entry (i32.const 0)))))
+      (else
+        (if (call $tracked (local.get 0))
+          (then (call $track
+            (call_indirect (type $load_i32) (local.get 8) (i32.const {_LOAD_I32_SLOT})))))))
     (local.get $errno))
-  {
-    _charged_entry(
-        "path_create_directory",
-        "(call $charge_entry (local.get 0) (i32.const 0))",
-        "(call $refund_entry (local.get 0) (i32.const 0))",
-    )
-}
-  {
-    _charged_entry(
-        "path_symlink",
-        "(call $charge_symlink (local.get 0) (local.get 1) (local.get 2))",
-        "(call $refund_entry (local.get 2) (local.get 1))",
-    )
-}
-  {
-    _charged_entry(
-        "path_link",
-        "(call $charge_entry (local.get 4) (i32.const 0))",
-        "(call $refund_entry (local.get 4) (i32.const 0))",
-    )
-}
+  {_charged_entry("path_create_directory", 0, "(i32.const 0)")}
+  {_charged_entry("path_symlink", 2, "(local.get 1)", check=_CHECK_SYMLINK_TARGET)}
+  {_charged_entry("path_link", 4, "(i32.const 0)")}
   ;; fds 0-2 stay stdin/stdout/stderr and fd 3 the workspace for the guest's whole life.
   (func (export "fd_close") (param i32) (result i32)
     (local $errno i32)
-    (if (i32.le_u (local.get 0) (i32.const {WORKSPACE_PREOPEN_FD}))
-      (then (return (i32.const {ERRNO_PERM}))))
+    (if {_PROTECTED_FDS.format(0)} (then (return (i32.const {ERRNO_PERM}))))
     (local.set $errno {_forward("fd_close")})
-    (if (i32.eqz (local.get $errno)) (then (call $closed (local.get 0))))
+    (if (i32.eqz (local.get $errno)) (then (call $untrack (local.get 0))))
     (local.get $errno))
   (func (export "fd_renumber") (param i32 i32) (result i32)
     (local $errno i32)
-    (if (i32.or (i32.le_u (local.get 0) (i32.const {WORKSPACE_PREOPEN_FD}))
-                (i32.le_u (local.get 1) (i32.const {WORKSPACE_PREOPEN_FD})))
+    (local $moved i32)
+    (if (i32.or {_PROTECTED_FDS.format(0)} {_PROTECTED_FDS.format(1)})
       (then (return (i32.const {ERRNO_PERM}))))
+    (local.set $moved (call $tracked (local.get 0)))
     (local.set $errno {_forward("fd_renumber")})
-    (if (i32.eqz (local.get $errno)) (then (call $renumbered (local.get 0) (local.get 1))))
+    (if (i32.eqz (local.get $errno))
+      (then
+        (call $untrack (local.get 0))
+        (call $untrack (local.get 1))
+        (if (local.get $moved) (then (call $track (local.get 1))))))
     (local.get $errno))
 )
 """
 
+_FORWARDER_IMPORTS = " ".join(
+    f'(import "wasi_snapshot_preview1" "{name}" (func ${name} (param {params}) (result i32)))'
+    for name, params in _WRAPPED
+)
+_FORWARDER_EXPORTS = " ".join(
+    f'(func (export "{name}") (param {params}) (result i32) (call ${name} '
+    + " ".join(f"(local.get {i})" for i in range(len(params.split())))
+    + "))"
+    for name, params in _WRAPPED
+)
 _FORWARDER_WAT = f"""
 (module
   (import "guest" "memory" (memory 0))
-  {
-    " ".join(
-        f'(import "wasi_snapshot_preview1" "{name}" (func ${name} (param {params}) (result i32)))'
-        for name, params in _WRAPPED
-    )
-}
+  {_FORWARDER_IMPORTS}
   (export "memory" (memory 0))
   ;; Wrappers, not re-exports: WASI must see this instance, which has the memory, as its caller.
-  {
-    " ".join(
-        f'(func (export "{name}") (param {params}) (result i32) (call ${name} '
-        + " ".join(f"(local.get {i})" for i in range(len(params.split())))
-        + "))"
-        for name, params in _WRAPPED
-    )
-}
+  {_FORWARDER_EXPORTS}
+  ;; The router reads the descriptor path_open wrote through this (it has no guest memory).
+  (func (export "load_i32") (param i32) (result i32) (i32.load (local.get 0)))
 )
 """
 
@@ -217,16 +259,16 @@ class DiskQuota:
         self._entries_left = 0
         self._memory: wasmtime.Memory | None = None
         self._targets: wasmtime.Table | None = None
-        # Descriptors inside the workspace: its preopen, and whatever was opened through it.
-        self._workspace_fds = {WORKSPACE_PREOPEN_FD}
+        self._open_files: wasmtime.Global | None = None
 
-    def begin_call(self, bytes_budget: int, entries_budget: int) -> None:
+    def begin_call(self, store: wasmtime.Store, bytes_budget: int, entries_budget: int) -> None:
         """Set this call's budget from the workspace as measured before it.
 
         While the guest holds workspace files open, a file it deleted may still take disk that
         no measurement sees, so the budget never grows back beyond what the last call left.
         """
-        if len(self._workspace_fds) > 1:
+        assert self._open_files is not None, "define_imports() comes first"
+        if self._open_files.value(store):
             bytes_budget = min(bytes_budget, self._bytes_left)
             entries_budget = min(entries_budget, self._entries_left)
         self._bytes_left = bytes_budget
@@ -243,12 +285,9 @@ class DiskQuota:
         ] = (
             ("charge_iovecs", [i32, i32], [i32], self._charge_iovecs, True),
             ("charge_bytes", [i64], [i32], self._charge, False),
-            ("charge_entry", [i32, i32], [i32], self._charge_entry, False),
-            ("refund_entry", [i32, i32], [], self._refund_entry, False),
-            ("charge_symlink", [i32, i32, i32], [i32], self._charge_symlink, True),
-            ("opened", [i32, i32], [], self._opened, True),
-            ("closed", [i32], [], self._workspace_fds.discard, False),
-            ("renumbered", [i32, i32], [], self._renumbered, False),
+            ("charge_entry", [i32], [i32], self._charge_entry, False),
+            ("refund_entry", [i32], [], self._refund_entry, False),
+            ("check_symlink", [i32, i32], [i32], self._check_symlink, True),
         )
         for name, params, results, function, access_caller in callbacks:
             quota.define_func(
@@ -259,9 +298,9 @@ class DiskQuota:
                 access_caller=access_caller,
             )
         router = quota.instantiate(store, _module(engine, _ROUTER_WAT)).exports(store)
-        targets = router["targets"]
-        assert isinstance(targets, wasmtime.Table)
-        self._targets = targets
+        targets, open_files = router["targets"], router["open_files"]
+        assert isinstance(targets, wasmtime.Table) and isinstance(open_files, wasmtime.Global)
+        self._targets, self._open_files = targets, open_files
         for name in WRAPPED_WASI_CALLS:
             linker.define(store, "wasi_snapshot_preview1", name, router[name])
 
@@ -275,7 +314,7 @@ class DiskQuota:
         linker.define_wasi()
         linker.define(store, "guest", "memory", guest_memory)
         forwarder = linker.instantiate(store, _module(engine, _FORWARDER_WAT)).exports(store)
-        for index, name in enumerate(WRAPPED_WASI_CALLS):
+        for index, name in enumerate((*WRAPPED_WASI_CALLS, "load_i32")):
             function = forwarder[name]
             assert isinstance(function, wasmtime.Func)
             self._targets.set(store, index, function)
@@ -289,13 +328,8 @@ class DiskQuota:
         self._bytes_left -= size
         return 0
 
-    def _charge_entry(self, directory_fd: int, extra_bytes: int) -> int:
-        """Charge one new entry (and ``extra_bytes``) made in ``directory_fd``.
-
-        Only the workspace is writable, so entries anywhere else (which WASI refuses) are free.
-        """
-        if directory_fd not in self._workspace_fds:
-            return 0
+    def _charge_entry(self, extra_bytes: int) -> int:
+        """Charge one new workspace entry and ``extra_bytes`` of its data (a link's target)."""
         size = INODE_BYTES + extra_bytes
         if self._entries_left < 1 or size > self._bytes_left:
             return ERRNO_NOSPC
@@ -303,39 +337,23 @@ class DiskQuota:
         self._bytes_left -= size
         return 0
 
-    def _refund_entry(self, directory_fd: int, extra_bytes: int) -> None:
-        if directory_fd in self._workspace_fds:
-            self._entries_left += 1
-            self._bytes_left += INODE_BYTES + extra_bytes
+    def _refund_entry(self, extra_bytes: int) -> None:
+        self._entries_left += 1
+        self._bytes_left += INODE_BYTES + extra_bytes
 
-    def _charge_symlink(
-        self, caller: wasmtime.Caller, target: int, length: int, directory_fd: int
-    ) -> int:
+    def _check_symlink(self, caller: wasmtime.Caller, target: int, length: int) -> int:
         raw = self._read(caller, target, length)
         if raw is None:
             return ERRNO_FAULT
         if symlink_target_problem(raw.decode("utf-8", errors="replace")) is not None:
             return ERRNO_PERM
-        return self._charge_entry(directory_fd, length)
+        return 0
 
     def _charge_iovecs(self, caller: wasmtime.Caller, iovs: int, count: int) -> int:
         raw = self._read(caller, iovs, count * _IOVEC.size)
         if raw is None:
             return ERRNO_FAULT
         return self._charge(sum(length for _pointer, length in _IOVEC.iter_unpack(raw)))
-
-    def _opened(self, caller: wasmtime.Caller, directory_fd: int, fd_pointer: int) -> None:
-        if directory_fd in self._workspace_fds:
-            raw = self._read(caller, fd_pointer, _FD.size)
-            if raw is not None:
-                self._workspace_fds.add(_FD.unpack(raw)[0])
-
-    def _renumbered(self, source: int, target: int) -> None:
-        if source in self._workspace_fds:
-            self._workspace_fds.add(target)
-        else:
-            self._workspace_fds.discard(target)
-        self._workspace_fds.discard(source)
 
     def _read(self, caller: wasmtime.Caller, pointer: int, length: int) -> bytes | None:
         """Guest memory at ``pointer``, or None when the range is not inside it."""

@@ -417,7 +417,9 @@ class GuestInstance:
             return
         self._current = request
         self._store.set_fuel(request.limits.fuel)
-        self._disk.begin_call(request.limits.disk_bytes, request.limits.disk_entries)
+        self._disk.begin_call(
+            self._store, request.limits.disk_bytes, request.limits.disk_entries
+        )
         self._store.set_epoch_deadline(deadline_ticks(request.limits.timeout_seconds))
         self._deadline = time.monotonic() + request.limits.timeout_seconds
 
