@@ -36,15 +36,22 @@ def _in_thread(action: object, seconds: float) -> bool:
     return not worker.is_alive()
 
 
-def test_report_symlink_to_the_host_stdin_does_not_block() -> None:
-    """Finding 4a: the host read report.json through a link to its own stdin and hung."""
+@pytest.mark.parametrize("planted", ["link-to-stdin", "link-to-fifo"])
+def test_planted_report_never_blocks_the_host(planted: str, tmp_path: Path) -> None:
+    """Finding 4a: the host read report.json through a link to its own stdin and hung.
+
+    A FIFO with no writer blocks whoever opens it for reading, as a pipe on stdin does.
+    (A guest cannot make a FIFO itself: WASI has no mknod.)
+    """
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
     with create_sandbox(RuntimeType.PYTHON, auto_persist_globals=True) as sandbox:
         assert sandbox.execute("x = 1").success
         report = sandbox.workspace_path / ".sandbox-state" / "report.json"
         report.unlink()
-        os.symlink("/proc/self/fd/0", report)
+        os.symlink("/proc/self/fd/0" if planted == "link-to-stdin" else fifo, report)
         results = []
-        assert _in_thread(lambda: results.append(sandbox.execute("y = 2")), 60)
+        assert _in_thread(lambda: results.append(sandbox.execute("y = 2")), 30)
         assert results[0].metadata["persisted_globals"] == []
 
 

@@ -153,7 +153,7 @@ def test_every_entry_is_charged(flood: str, small_quota: ExecutionPolicy) -> Non
     with create_sandbox(RuntimeType.PYTHON, small_quota) as sandbox:
         for _ in range(3):
             result = sandbox.execute(
-                f"import os\ntry:\n    " + flood.replace("\n", "\n    ") + "\n"
+                "import os\ntry:\n    " + flood.replace("\n", "\n    ") + "\n"
                 "except OSError as e:\n    print('stopped', e.strerror)"
             )
             assert "stopped No space left on device" in result.stdout, result.stderr
