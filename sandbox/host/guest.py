@@ -400,15 +400,26 @@ class GuestInstance:
 
     def _hypercall(self, caller: wasmtime.Caller, memory: wasmtime.Memory, status: int) -> None:
         assert self._store is not None
+        out_of_memory = bool(status & poll.STATUS_MEMORY_ERROR)
+        # A driver too full to take the cell asks to be replaced; the caller then closes it.
+        too_full = bool(status & poll.STATUS_DRIVER_OUT_OF_MEMORY)
+        if too_full:
+            self._alive = False
         self._replies.put(
             CellRun(
                 exit_code=status & 0xFF,
-                trap=TrapReason.MEMORY_LIMIT if status & poll.STATUS_MEMORY_ERROR else None,
-                trap_message="the guest ran out of memory (MemoryError)"
-                if status & poll.STATUS_MEMORY_ERROR
-                else "",
+                trap=TrapReason.MEMORY_LIMIT if out_of_memory else None,
+                trap_message=(
+                    "the interpreter's memory is full of the session's data, so it could not "
+                    "take the cell; it was replaced by a fresh one"
+                    if too_full
+                    else "the guest ran out of memory (MemoryError)"
+                    if out_of_memory
+                    else ""
+                ),
                 fuel_left=self._store.get_fuel(),
                 memory_bytes=memory.data_len(caller),
+                guest_alive=not too_full,
             )
         )
         request = self._requests.get()
@@ -417,9 +428,7 @@ class GuestInstance:
             return
         self._current = request
         self._store.set_fuel(request.limits.fuel)
-        self._disk.begin_call(
-            self._store, request.limits.disk_bytes, request.limits.disk_entries
-        )
+        self._disk.begin_call(self._store, request.limits.disk_bytes, request.limits.disk_entries)
         self._store.set_epoch_deadline(deadline_ticks(request.limits.timeout_seconds))
         self._deadline = time.monotonic() + request.limits.timeout_seconds
 

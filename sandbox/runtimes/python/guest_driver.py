@@ -26,6 +26,11 @@ import traceback
 import types
 
 _STATUS_MEMORY_ERROR = 0x100
+# The interpreter is too full to take another cell: the host replaces it.
+_STATUS_DRIVER_OUT_OF_MEMORY = 0x200
+# Freed when a cell dies of MemoryError, so the driver can still report it and take the next
+# cell while the cell's data fills the interpreter; taken again once memory allows.
+_RESERVE_BYTES = 2 << 20
 _CELL = "<cell>"
 
 
@@ -94,6 +99,7 @@ def _run_cell(source: str, namespace: dict[str, object]) -> int:
     except SystemExit as exit_request:
         return _exit_status(exit_request.code)
     except MemoryError as error:
+        _reserve.release()
         _report(error, lines)
         return _STATUS_MEMORY_ERROR | 1
     except BaseException as error:
@@ -166,11 +172,11 @@ def _flush() -> None:
             continue
 
 
-_CELL_CHUNK = 1 << 20
+_CELL_CHUNK = 1 << 16  # small, so a nearly full interpreter can still read a short cell
 
 
 def _read_cell(fd: int) -> bytes:
-    """The whole cell file in as few WASI calls as possible (one, for cells under 1 MiB)."""
+    """The whole cell file in as few WASI calls as possible (one, for cells under 64 KiB)."""
     chunks = [os.pread(fd, _CELL_CHUNK, 0)]
     while len(chunks[-1]) == _CELL_CHUNK:
         chunks.append(os.pread(fd, _CELL_CHUNK, _CELL_CHUNK * len(chunks)))
@@ -194,6 +200,26 @@ class _SessionPackages:
         sys.path.insert(0, self._path)
         importlib.invalidate_caches()
         return importlib.machinery.PathFinder.find_spec(name)
+
+
+class _Reserve:
+    def __init__(self) -> None:
+        self._block: bytearray | None = bytearray(_RESERVE_BYTES)
+
+    def release(self) -> None:
+        self._block = None
+
+    def retake(self) -> None:
+        """Take the reserve back only if as much again stays free for reading the next cell."""
+        if self._block is None:
+            try:
+                bytearray(2 * _RESERVE_BYTES)
+                self._block = bytearray(_RESERVE_BYTES)
+            except MemoryError:
+                pass  # still full: the next cell runs without it
+
+
+_reserve = _Reserve()
 
 
 def _help(*topic: object) -> None:
@@ -225,10 +251,20 @@ def _main() -> None:
     cell = os.open(cell_path, os.O_RDONLY)  # open for the driver's whole life
     while True:
         sleep((hypercall_ms + status) / 1000)
-        status = _run_cell(_read_cell(cell).decode("utf-8", errors="replace"), namespace)
-        if globals_dir:
-            _save_globals(namespace, globals_dir)
-        _flush()
+        try:
+            source = _read_cell(cell).decode("utf-8", errors="replace")
+        except MemoryError:
+            status = _STATUS_DRIVER_OUT_OF_MEMORY | _STATUS_MEMORY_ERROR | 1
+            continue
+        _reserve.retake()  # after the read, which may need the room a MemoryError freed
+        status = _run_cell(source, namespace)
+        del source
+        try:
+            if globals_dir:
+                _save_globals(namespace, globals_dir)
+            _flush()
+        except MemoryError:
+            _reserve.release()
 
 
 if __name__ == "__main__":
