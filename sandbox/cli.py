@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import uuid
 from pathlib import Path
 from typing import Annotated
 
@@ -12,6 +13,7 @@ from sandbox.core.errors import SandboxError
 from sandbox.core.factory import create_sandbox
 from sandbox.core.policy import ExecutionPolicy
 from sandbox.core.runtime_type import RuntimeType
+from sandbox.sessions.files import delete_session_workspace
 
 app = typer.Typer(
     help="Run untrusted Python and JavaScript inside WebAssembly, with hard limits.",
@@ -54,12 +56,19 @@ def run(
         policy = ExecutionPolicy.model_validate(overrides)
     except ValueError as error:
         raise typer.BadParameter(str(error)) from None
+    # A one-shot run boots its own interpreter (no warm pool to refill for nothing) under a
+    # fresh session, and leaves nothing behind; --session keeps the workspace for later runs.
+    one_shot = session is None
     try:
-        sandbox = create_sandbox(lang, policy, session_id=session)
+        sandbox = create_sandbox(lang, policy, session_id=session or str(uuid.uuid4()))
     except SandboxError as error:
         raise typer.BadParameter(str(error)) from None
-    with sandbox:
-        result = sandbox.execute(source)
+    try:
+        with sandbox:
+            result = sandbox.execute(source)
+    finally:
+        if one_shot:
+            delete_session_workspace(sandbox.session_id)
     if json_output:
         typer.echo(result.model_dump_json(indent=2))
     else:

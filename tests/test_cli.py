@@ -11,15 +11,33 @@ from pathlib import Path
 CLI = [sys.executable, "-m", "sandbox"]
 
 
-def _run(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+def _run(
+    *args: str, stdin: str | None = None, home: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    env = os.environ.copy()
+    if home is not None:
+        env["LLM_WASM_SANDBOX_HOME"] = str(home)
     return subprocess.run(
         [*CLI, *args],
         input=stdin,
         capture_output=True,
         text=True,
         timeout=120,
-        env=os.environ.copy(),
+        env=env,
     )
+
+
+def test_one_shot_run_leaves_nothing_behind(tmp_path: Path) -> None:
+    done = _run("run", "-c", "open('out.txt', 'w').write('x')", home=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert list((tmp_path / "sessions").iterdir()) == []
+
+
+def test_run_with_a_session_keeps_its_workspace(tmp_path: Path) -> None:
+    assert _run("run", "--session", "keep", "-c", "open('a', 'w').write('1')", home=tmp_path)
+    again = _run("run", "--session", "keep", "-c", "print(open('a').read())", home=tmp_path)
+    assert again.stdout == "1\n"
+    assert [p.name for p in (tmp_path / "sessions").iterdir()] == ["keep"]
 
 
 def test_run_code_prints_output_and_exit_code() -> None:

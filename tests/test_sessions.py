@@ -170,3 +170,22 @@ def test_unclosed_sandboxes_leave_the_registry_when_collected() -> None:
     del sandbox
     gc.collect()
     assert LIVE_SESSIONS.live_count() == before
+
+
+def test_session_json_counts_every_execution_soon_after_it() -> None:
+    import json
+    import time
+
+    from sandbox import list_sessions
+    from sandbox.sessions.metadata import FLUSH_SECONDS
+
+    with create_sandbox(RuntimeType.PYTHON) as sandbox:
+        sandbox.execute("1")
+        sandbox.execute("2")
+        listed = [s for s in list_sessions() if s.session_id == sandbox.session_id]
+        assert listed[0].executions == 2  # exact in this process at once
+        record = sandbox.workspace_path.parent / "session.json"
+        deadline = time.monotonic() + 20 * FLUSH_SECONDS
+        while json.loads(record.read_text())["executions"] != 2:
+            assert time.monotonic() < deadline, "session.json never counted the calls"
+            time.sleep(FLUSH_SECONDS / 10)  # polling a file another thread writes

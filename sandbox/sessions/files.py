@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict
 from sandbox.core.errors import InvalidSessionIdError, SessionNotFoundError
 from sandbox.host import guest_tree
 from sandbox.sessions import changes
-from sandbox.sessions.metadata import load_metadata
+from sandbox.sessions.metadata import load_metadata, pending_executions
 from sandbox.sessions.workspace import (
     session_dir,
     sessions_root,
@@ -189,7 +189,8 @@ def _session_info(session_directory: Path) -> SessionInfo | None:
             if metadata
             else datetime.fromtimestamp(workspace_stat.st_mtime, UTC)
         ),
-        executions=metadata.executions if metadata else 0,
+        executions=(metadata.executions if metadata else 0)
+        + pending_executions(session_directory),
         workspace_path=str(workspace),
         size_bytes=changes.total_bytes(files),
         file_count=len(files),

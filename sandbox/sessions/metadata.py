@@ -2,6 +2,11 @@
 
 The file sits beside the workspace, not inside it, so guest code can neither read nor forge
 it: list_sessions() and prune_sessions() trust its timestamps and execution count.
+
+Rewriting the file on every call would cost more than a session call itself, so executions
+are counted in memory and written by a background flusher at most ``FLUSH_SECONDS`` later
+(and at once by ``flush()`` when a sandbox closes); readers in this process add what is still
+pending, so the count they see is exact.
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ import contextlib
 import os
 import tempfile
 import threading
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -17,9 +23,16 @@ from pydantic import AwareDatetime, BaseModel, Field, ValidationError
 
 METADATA_FILE = "session.json"
 
+FLUSH_SECONDS = 0.5
+
 # Sandboxes of one process that share a session id would otherwise lose increments of the
 # counter. Across processes an update can still be lost; that only skews a statistic.
 _update_lock = threading.Lock()
+# Executions counted but not yet written: session directory -> (runtime, count).
+_pending: dict[Path, tuple[str, int]] = {}
+_pending_lock = threading.Lock()
+_flush_wanted = threading.Event()
+_flusher: threading.Thread | None = None
 
 
 class SessionMetadata(BaseModel):
@@ -47,6 +60,48 @@ def record_creation(session_directory: Path, session_id: str, runtime: str) -> N
             return
         with os.fdopen(descriptor, "wb") as stream:
             stream.write(record)
+
+
+def count_execution(session_directory: Path, runtime: str) -> None:
+    """Count one execution; written to session.json within FLUSH_SECONDS."""
+    global _flusher
+    with _pending_lock:
+        _runtime, count = _pending.get(session_directory, (runtime, 0))
+        _pending[session_directory] = (runtime, count + 1)
+        if _flusher is None:
+            _flusher = threading.Thread(
+                target=_flush_forever, name="llm-wasm-sandbox-metadata", daemon=True
+            )
+            _flusher.start()
+    _flush_wanted.set()
+
+
+def pending_executions(session_directory: Path) -> int:
+    with _pending_lock:
+        return _pending.get(session_directory, ("", 0))[1]
+
+
+def flush(session_directory: Path | None = None) -> None:
+    """Write the pending counts now: of one session, or of all."""
+    with _pending_lock:
+        if session_directory is None:
+            batch = dict(_pending)
+            _pending.clear()
+        elif session_directory in _pending:
+            batch = {session_directory: _pending.pop(session_directory)}
+        else:
+            return
+    for directory, (runtime, count) in batch.items():
+        with contextlib.suppress(OSError):  # a session deleted meanwhile has nothing to record
+            record_execution(directory, runtime, count)
+
+
+def _flush_forever() -> None:
+    while True:
+        _flush_wanted.wait()
+        time.sleep(FLUSH_SECONDS)  # gather a burst of calls into one write per session
+        _flush_wanted.clear()
+        flush()
 
 
 def record_execution(session_directory: Path, runtime: str, count: int = 1) -> None:

@@ -19,10 +19,6 @@ from sandbox.host.limits import CellLimits
 from sandbox.sessions import changes, logs, metadata, persisted_globals
 from sandbox.sessions.registry import LIVE_SESSIONS
 
-# session.json is rewritten at most this often during a burst of calls (and always on close):
-# a file write per call would cost more than the call itself.
-_METADATA_FLUSH_SECONDS = 1.0
-
 
 class Sandbox:
     """Runs code in one session. Consecutive execute() calls share one live interpreter.
@@ -50,10 +46,8 @@ class Sandbox:
         self._guest = guest
         self._lock = threading.Lock()
         self._closed = False
-        self._unrecorded_executions = 0
         self._evicted: str | None = None
         self._previous_call_reset = False
-        self._recorded_at = time.monotonic()  # creation was just recorded by the factory
 
     def execute(self, code: str, *, timeout_seconds: float | None = None) -> SandboxResult:
         """Run ``code`` in the session's interpreter and report what happened.
@@ -79,9 +73,7 @@ class Sandbox:
             duration_ms = (time.perf_counter() - started) * 1000
             after = changes.scan_workspace(self.workspace_path, scan_cap).files
             created, modified = (_user_files(paths) for paths in changes.diff(before, after))
-            self._unrecorded_executions += 1
-            if time.monotonic() - self._recorded_at >= _METADATA_FLUSH_SECONDS:
-                self._record_executions()
+            metadata.count_execution(self.workspace_path.parent, self.runtime.value)
             details = self._metadata(run, limits)
             details["files"] = [
                 {"path": path, "size_bytes": after[path][0], "change": change}
@@ -124,8 +116,7 @@ class Sandbox:
         """Free the interpreter. The workspace stays on disk for a later session_id reopen."""
         with self._lock:
             self._closed = True
-            if self._unrecorded_executions:
-                self._record_executions()
+            metadata.flush(self.workspace_path.parent)
             if self._guest is not None:
                 self._guest.close()
                 self._guest = None
@@ -195,13 +186,6 @@ class Sandbox:
         details["fuel_analysis"] = fuel_analysis(
             consumed=max(0, run.fuel_consumed), budget=limits.fuel
         )
-
-    def _record_executions(self) -> None:
-        metadata.record_execution(
-            self.workspace_path.parent, self.runtime.value, self._unrecorded_executions
-        )
-        self._unrecorded_executions = 0
-        self._recorded_at = time.monotonic()
 
     def _live_guest(self) -> GuestInstance:
         if self._guest is None or not self._guest.alive:
