@@ -48,6 +48,7 @@ def create_sandbox(
     root = workspaces.sessions_root()
     if session_id is None:
         guest, workspace = _pool(spec, root).take()
+        workspaces.adopt_spare(workspace)
         session_id = workspace.parent.name
     else:
         session_id = workspaces.validate_session_id(session_id)
@@ -87,6 +88,8 @@ def _pool(spec: BootSpec, root: Path) -> WarmPool:
         pool = _pools.get((spec, root))
         if pool is None:
             root.mkdir(parents=True, exist_ok=True)
+            if not any(known_root == root for _spec, known_root in _pools):
+                workspaces.remove_orphaned_spares(root)
             pool = WarmPool(spec, lambda: workspaces.spare_workspace(root), DEFAULT_POOL_SIZE)
             _pools[(spec, root)] = pool
         return pool
