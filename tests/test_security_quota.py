@@ -213,3 +213,40 @@ def test_writes_past_the_quota_leave_the_host_disk_bounded() -> None:
         assert hidden > 0  # the attack did hold deleted files open
         assert _disk_usage(sandbox.workspace_path) + hidden <= 2 * _MIB + 100 * 4096
         assert _entries(sandbox.workspace_path) <= 100
+
+
+def test_a_guest_cannot_exhaust_the_hosts_descriptors(runtime: RuntimeType) -> None:
+    """Each guest descriptor is one of the host process's: a guest holds at most a few hundred."""
+    hoard = {
+        RuntimeType.PYTHON: (
+            "open('/app/f', 'w').close()\nheld = []\n"
+            "try:\n    while len(held) < 5000: held.append(open('/app/f'))\n"
+            "except OSError as e:\n    print(len(held), e.strerror)\n"
+        ),
+        RuntimeType.JAVASCRIPT: (
+            "writeText('f', ''); var held = [];"
+            "while (held.length < 5000) { const f = std.open('/app/f', 'r'); if (!f) break;"
+            " held.push(f); } console.log(held.length);"
+        ),
+    }
+    with create_sandbox(runtime) as sandbox:
+        result = sandbox.execute(hoard[runtime])
+        count = int(result.stdout.split()[0])
+        assert 100 < count <= 512, result.stdout
+        if runtime is RuntimeType.PYTHON:
+            assert "No file descriptors available" in result.stdout  # EMFILE
+        release = {
+            RuntimeType.PYTHON: "for f in held: f.close()\nopen('/app/f').close(); print('ok')",
+            RuntimeType.JAVASCRIPT: "for (const f of held) f.close(); std.open('/app/f', 'r').close();"
+            " console.log('ok')",
+        }
+        assert sandbox.execute(release[runtime]).stdout == "ok\n"
+
+
+def test_preopens_cannot_be_closed(python_sandbox: Sandbox) -> None:
+    result = python_sandbox.execute(
+        "import os\nfor fd in range(0, 6):\n    try:\n        os.close(fd); print('closed', fd)\n"
+        "    except OSError as e:\n        print(fd, e.errno)\nprint(sorted(os.listdir('/app')))"
+    )
+    assert "closed" not in result.stdout, result.stdout
+    assert result.stdout.endswith("[]\n")

@@ -38,8 +38,12 @@ from sandbox.host.guest_tree import INODE_BYTES
 from sandbox.host.wasi import WORKSPACE_PREOPEN_FD
 
 ERRNO_FAULT = 21
+ERRNO_MFILE = 33
+ERRNO_NOTSUP = 58
 ERRNO_NOSPC = 51
 ERRNO_PERM = 63
+# Descriptors one guest may hold open at once (each is a host descriptor of this process).
+MAX_OPEN_DESCRIPTORS = 512
 _IOVEC = struct.Struct("<II")
 
 # (name, parameter types) of each WASI call the router serves, in its table's order.
@@ -100,6 +104,8 @@ _FD_TRACKING_WAT = f"""
   (memory 1)
   (data (i32.const 0) "\\{1 << WORKSPACE_PREOPEN_FD:02x}")
   (global $open_files (export "open_files") (mut i32) (i32.const 0))
+  (global $descriptors (mut i32) (i32.const 0))
+  (global $first_free (export "first_free") (mut i32) (i32.const {WORKSPACE_PREOPEN_FD + 1}))
   (func $bit (param $fd i32) (result i32)
     (i32.shl (i32.const 1) (i32.and (local.get $fd) (i32.const 7))))
   (func $tracked (param $fd i32) (result i32)
@@ -130,7 +136,8 @@ _FD_TRACKING_WAT = f"""
 _CHECK_SYMLINK_TARGET = """
     (local.set $errno (call $check_symlink (local.get 0) (local.get 1)))
     (if (local.get $errno) (then (return (local.get $errno))))"""
-_PROTECTED_FDS = f"(i32.le_u (local.get {{}}) (i32.const {WORKSPACE_PREOPEN_FD}))"
+# stdio and the preopens stay open for the guest's whole life; $first_free is set by the host.
+_PROTECTED_FD = "(i32.lt_u (local.get 0) (global.get $first_free))"
 
 _ROUTER_WAT = f"""
 (module
@@ -171,6 +178,9 @@ _ROUTER_WAT = f"""
   (func (export "path_open") (param {dict(_WRAPPED)["path_open"]}) (result i32)
     (local $errno i32)
     (local $charged i32)
+    ;; Every guest descriptor is a host descriptor of this process: keep the guest's few.
+    (if (i32.ge_u (global.get $descriptors) (i32.const {MAX_OPEN_DESCRIPTORS}))
+      (then (return (i32.const {ERRNO_MFILE}))))
     (if (i32.and (i32.and (local.get 4) (i32.const 1)) (call $tracked (local.get 0)))
       (then
         (local.set $errno (call $charge_entry (i32.const 0)))
@@ -180,6 +190,7 @@ _ROUTER_WAT = f"""
     (if (local.get $errno)
       (then (if (local.get $charged) (then (call $refund_entry (i32.const 0)))))
       (else
+        (global.set $descriptors (i32.add (global.get $descriptors) (i32.const 1)))
         (if (call $tracked (local.get 0))
           (then (call $track
             (call_indirect (type $load_i32) (local.get 8) (i32.const {_LOAD_I32_SLOT})))))))
@@ -187,26 +198,18 @@ _ROUTER_WAT = f"""
   {_charged_entry("path_create_directory", 0, "(i32.const 0)")}
   {_charged_entry("path_symlink", 2, "(local.get 1)", check=_CHECK_SYMLINK_TARGET)}
   {_charged_entry("path_link", 4, "(i32.const 0)")}
-  ;; fds 0-2 stay stdin/stdout/stderr and fd 3 the workspace for the guest's whole life.
   (func (export "fd_close") (param i32) (result i32)
     (local $errno i32)
-    (if {_PROTECTED_FDS.format(0)} (then (return (i32.const {ERRNO_PERM}))))
+    (if {_PROTECTED_FD} (then (return (i32.const {ERRNO_PERM}))))
     (local.set $errno {_forward("fd_close")})
-    (if (i32.eqz (local.get $errno)) (then (call $untrack (local.get 0))))
-    (local.get $errno))
-  (func (export "fd_renumber") (param i32 i32) (result i32)
-    (local $errno i32)
-    (local $moved i32)
-    (if (i32.or {_PROTECTED_FDS.format(0)} {_PROTECTED_FDS.format(1)})
-      (then (return (i32.const {ERRNO_PERM}))))
-    (local.set $moved (call $tracked (local.get 0)))
-    (local.set $errno {_forward("fd_renumber")})
     (if (i32.eqz (local.get $errno))
       (then
         (call $untrack (local.get 0))
-        (call $untrack (local.get 1))
-        (if (local.get $moved) (then (call $track (local.get 1))))))
+        (global.set $descriptors (i32.sub (global.get $descriptors) (i32.const 1)))))
     (local.get $errno))
+  ;; Renumbering would let a file take a protected number; wasi-libc only needs it for dup2.
+  (func (export "fd_renumber") (param i32 i32) (result i32)
+    (i32.const {ERRNO_NOTSUP}))
 )
 """
 
@@ -275,9 +278,16 @@ class DiskQuota:
         self._entries_left = entries_budget
 
     def define_imports(
-        self, engine: wasmtime.Engine, store: wasmtime.Store, linker: wasmtime.Linker
+        self,
+        engine: wasmtime.Engine,
+        store: wasmtime.Store,
+        linker: wasmtime.Linker,
+        first_free_fd: int,
     ) -> None:
-        """Route the guest's WASI calls in ``linker`` (which already has WASI) through the quota."""
+        """Route the guest's WASI calls in ``linker`` (which already has WASI) through the quota.
+
+        Descriptors below ``first_free_fd`` (stdio and the preopens) can never be closed.
+        """
         i32, i64 = wasmtime.ValType.i32(), wasmtime.ValType.i64()
         quota = wasmtime.Linker(engine)
         callbacks: tuple[
@@ -298,8 +308,14 @@ class DiskQuota:
                 access_caller=access_caller,
             )
         router = quota.instantiate(store, _module(engine, _ROUTER_WAT)).exports(store)
-        targets, open_files = router["targets"], router["open_files"]
+        targets, open_files, first_free = (
+            router["targets"],
+            router["open_files"],
+            router["first_free"],
+        )
         assert isinstance(targets, wasmtime.Table) and isinstance(open_files, wasmtime.Global)
+        assert isinstance(first_free, wasmtime.Global)
+        first_free.set_value(store, wasmtime.Val.i32(first_free_fd))
         self._targets, self._open_files = targets, open_files
         for name in WRAPPED_WASI_CALLS:
             linker.define(store, "wasi_snapshot_preview1", name, router[name])

@@ -309,7 +309,7 @@ class GuestInstance:
         store.set_limits(memory_size=self.spec.memory_bytes)
         store.set_fuel(_BOOT_LIMITS.fuel)
         store.set_epoch_deadline(deadline_ticks(_BOOT_LIMITS.timeout_seconds))
-        filesystem = GuestFilesystem(
+        filesystem = self._filesystem = GuestFilesystem(
             workspace=self._workspace,
             workspace_guest_path=self.spec.workspace_guest_path,
             control_dir=self._control_dir,
@@ -349,7 +349,7 @@ class GuestInstance:
         linker = wasmtime.Linker(engine)
         linker.allow_shadowing = True
         linker.define_wasi()
-        self._disk.define_imports(engine, store, linker)
+        self._disk.define_imports(engine, store, linker, self._filesystem.first_free_fd)
         i32 = wasmtime.ValType.i32()
         linker.define_func(
             "wasi_snapshot_preview1",
@@ -368,7 +368,7 @@ class GuestInstance:
         if count == 0:
             return poll.ERRNO_INVAL
         subscriptions = poll.parse_subscriptions(memory.read(caller, in_ptr, in_ptr + count * 48))
-        status = poll.hypercall_status(subscriptions, self._clock, self._hypercall_token)
+        status = poll.hypercall_status(subscriptions, self._hypercall_token)
         if status is not None:
             self._hypercall(caller, memory, status)
             events = subscriptions

@@ -97,14 +97,15 @@ def new_hypercall_token() -> int:
     return secrets.randbits(HYPERCALL_TOKEN_BITS)
 
 
-def hypercall_status(
-    subscriptions: list[Subscription], clock: GuestClock, token: int
-) -> int | None:
+def hypercall_status(subscriptions: list[Subscription], token: int) -> int | None:
     """The status a driver reports, if these subscriptions are its hypercall with ``token``."""
+    # Drivers wait with a relative timeout, which arrives exactly; an absolute deadline would be
+    # off by however far our clock's origin is from wasmtime's.
     if len(subscriptions) != 1 or subscriptions[0].tag != _TAG_CLOCK:
         return None
-    # Rounded to whole milliseconds: an absolute deadline reaches us a few microseconds late.
-    code = (subscriptions[0].wait_ns(clock) + _NANOS_PER_MS // 2) // _NANOS_PER_MS
+    if subscriptions[0].flags & _FLAG_ABSTIME:
+        return None
+    code = (subscriptions[0].timeout_ns + _NANOS_PER_MS // 2) // _NANOS_PER_MS
     code -= HYPERCALL_BASE_MS
     if code < 0 or code // HYPERCALL_STATUS_RANGE != token:
         return None

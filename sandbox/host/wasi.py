@@ -27,6 +27,11 @@ class GuestFilesystem:
     control_dir: Path
     read_only_mounts: tuple[tuple[Path, str], ...]
 
+    @property
+    def first_free_fd(self) -> int:
+        """The lowest descriptor number after stdio and the preopens made below."""
+        return WORKSPACE_PREOPEN_FD + 2 + len(self.read_only_mounts)
+
 
 def build_wasi_config(
     argv: list[str],

@@ -20,8 +20,8 @@ import importlib
 import importlib.machinery
 import linecache
 import os
+import select
 import sys
-import time
 import traceback
 import types
 
@@ -237,7 +237,10 @@ def _main() -> None:
     globals_dir = sys.argv[4]
     del sys.argv[1:]
     del sys.orig_argv[1:]
-    sleep = time.sleep  # held here so a cell that patches time.sleep cannot break the loop
+    # The hypercall waits in select(), whose timeout reaches the host as an exact relative
+    # sleep (time.sleep would pass an absolute deadline, blurred by the clocks' offset). Held
+    # here so a cell that patches select cannot break the loop.
+    wait = select.select
     builtins.help = _help  # type: ignore[assignment]
     namespace: dict[str, object] = {"__name__": "__main__", "__builtins__": builtins}
     if globals_dir:
@@ -250,7 +253,7 @@ def _main() -> None:
     status = 0
     cell = os.open(cell_path, os.O_RDONLY)  # open for the driver's whole life
     while True:
-        sleep((hypercall_ms + status) / 1000)
+        wait([], [], [], (hypercall_ms + status) / 1000)
         try:
             source = _read_cell(cell).decode("utf-8", errors="replace")
         except MemoryError:
