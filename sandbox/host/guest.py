@@ -278,8 +278,23 @@ class GuestInstance:
         try:
             self._run_guest()
         finally:
+            self._free_store()
             os.close(self._cell_fd)
             shutil.rmtree(self._control_dir, ignore_errors=True)
+
+    def _free_store(self) -> None:
+        """Delete the Store now, on the thread that used it, instead of leaving it to the GC.
+
+        wasmtime-py keeps each host callback (our poll_oneoff, the quota's charge functions,
+        the stdout/stderr lambdas) in a module-level registry until the native Store that
+        uses it is deleted. The callbacks hold this GuestInstance, which holds the Store, so
+        the Python Store is always reachable and never deleted: the cycle runs through native
+        code, where the garbage collector cannot see it. Closing the Store drops the
+        callbacks, the guest's linear memory and its open files, deleted ones included.
+        """
+        store, self._store, self._memory = self._store, None, None
+        if store is not None:
+            store.close()
 
     def _run_guest(self) -> None:
         try:
@@ -306,6 +321,7 @@ class GuestInstance:
 
     def _boot_store(self) -> wasmtime.Store:
         store = wasmtime.Store(shared_engine())
+        self._store = store  # from the start, so _free_store() deletes it whatever fails next
         store.set_limits(memory_size=self.spec.memory_bytes)
         store.set_fuel(_BOOT_LIMITS.fuel)
         store.set_epoch_deadline(deadline_ticks(_BOOT_LIMITS.timeout_seconds))
@@ -326,7 +342,6 @@ class GuestInstance:
                 lambda data: self._current.stderr.write(data),
             )
         )
-        self._store = store
         return store
 
     def _argv(self) -> list[str]:
