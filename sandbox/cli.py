@@ -8,11 +8,15 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from sandbox.core.errors import SandboxError
 from sandbox.core.factory import create_sandbox
 from sandbox.core.policy import ExecutionPolicy
 from sandbox.core.runtime_type import RuntimeType
+from sandbox.host.module_cache import cache_dir, clear_cache
+from sandbox.runtimes import runtime_for
 from sandbox.sessions.files import delete_session_workspace
 
 app = typer.Typer(
@@ -56,6 +60,7 @@ def run(
         policy = ExecutionPolicy.model_validate(overrides)
     except ValueError as error:
         raise typer.BadParameter(str(error)) from None
+    _prepare_with_progress([lang])
     # A one-shot run boots its own interpreter (no warm pool to refill for nothing) under a
     # fresh session, and leaves nothing behind; --session keeps the workspace for later runs.
     one_shot = session is None
@@ -92,6 +97,55 @@ def mcp(ctx: typer.Context) -> None:
     from sandbox.mcp.server import main as serve_mcp  # the MCP SDK loads only for this command
 
     serve_mcp(ctx.args)
+
+
+@app.command()
+def prepare(
+    lang: Annotated[
+        list[RuntimeType] | None,
+        typer.Option("--lang", help="Prepare only this runtime (repeatable); default: all."),
+    ] = None,
+) -> None:
+    """Compile every runtime for this machine ahead of time (for images and CI).
+
+    The first use of a runtime otherwise compiles it then: minutes for Python.
+    """
+    chosen = lang or list(RuntimeType)
+    _prepare_with_progress(chosen, always=True)
+    typer.echo(f"ready: {', '.join(kind.value for kind in chosen)} (cache: {cache_dir()})")
+
+
+@app.command()
+def cache(
+    clear: Annotated[bool, typer.Option("--clear", help="Delete every compiled artifact.")] = False,
+) -> None:
+    """Show where compiled runtimes are cached, or empty the cache with --clear."""
+    if clear:
+        freed = clear_cache()
+        typer.echo(f"cleared {cache_dir()} ({freed / _MIB:.0f} MiB freed)")
+        return
+    artifacts = sorted(cache_dir().glob("*.cwasm"))
+    typer.echo(f"{cache_dir()}: {len(artifacts)} compiled artifacts")
+    for artifact in artifacts:
+        typer.echo(f"  {artifact.name}  {artifact.stat().st_size / _MIB:.0f} MiB")
+
+
+def _prepare_with_progress(kinds: list[RuntimeType], *, always: bool = False) -> None:
+    """Compile what is not cached yet, showing what is being prepared and for how long."""
+    for kind in kinds:
+        program = runtime_for(kind)
+        if program.is_prepared():
+            if always:
+                typer.echo(f"{kind.value}: already compiled", err=True)
+            continue
+        columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
+        with Progress(*columns, console=Console(stderr=True), transient=not always) as progress:
+            progress.add_task(
+                f"compiling the {kind.value} runtime for this machine (once; Python takes "
+                "a few minutes)",
+                total=None,
+            )
+            program.prepare()
 
 
 def _read_source(file: Path | None, code: str | None) -> str:

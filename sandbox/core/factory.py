@@ -8,7 +8,7 @@ from pathlib import Path
 
 from sandbox.core.policy import ExecutionPolicy
 from sandbox.core.runtime_type import RuntimeType
-from sandbox.host.guest import BootSpec, GuestInstance
+from sandbox.host.guest import BootSpec
 from sandbox.host.pool import DEFAULT_POOL_SIZE, WarmPool
 from sandbox.runtimes import runtime_for
 from sandbox.sessions import metadata, persisted_globals
@@ -53,7 +53,7 @@ def create_sandbox(
     else:
         session_id = workspaces.validate_session_id(session_id)
         workspace = workspaces.open_workspace(root, session_id)
-        guest = GuestInstance(spec, workspace)
+        guest = spec.boot(workspace)
     metadata.record_creation(workspace.parent, session_id, runtime_type.value)
     return Sandbox(
         runtime=runtime_type,

@@ -1,18 +1,23 @@
 """Verified guest binaries and their compiled form, cached on disk.
 
-Compiling CPython for WASI takes seconds; loading the serialized artifact takes about a
-millisecond (it is mmapped). Artifacts are keyed by the binary's SHA-256, the wasmtime version
-and the host machine, so an upgrade of either never loads a stale artifact. The binary itself
-is hashed and compared with the pinned value before it is ever compiled.
+Compiling CPython for WASI takes minutes; loading the serialized artifact takes milliseconds
+(it is mmapped). Artifacts are keyed by what was compiled (the binary's SHA-256, or for a
+snapshot what went into it), the wasmtime version, the engine settings and the host machine,
+so a change of any never loads a stale artifact. A binary is hashed and compared with the
+pinned value before it is ever compiled.
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
+import logging
 import os
 import platform
 import tempfile
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -21,10 +26,12 @@ import platformdirs
 import wasmtime
 
 from sandbox.core.errors import RuntimeIntegrityError
+from sandbox.host.engine import engine_fingerprint
 
 CACHE_DIR_ENV = "LLM_WASM_SANDBOX_CACHE_DIR"
 
 _WASMTIME_VERSION = metadata.version("wasmtime")
+_log = logging.getLogger("sandbox.runtimes")
 _loaded: dict[str, wasmtime.Module] = {}
 _lock = threading.Lock()
 
@@ -65,35 +72,87 @@ def verify_binary(binary: GuestBinary) -> bytes:
 
 def load_module(engine: wasmtime.Engine, binary: GuestBinary) -> wasmtime.Module:
     """The compiled module for ``binary``: from memory, else the disk cache, else compiled."""
+    return load_compiled(engine, binary_key(binary), binary.name, lambda: verify_binary(binary))
+
+
+def binary_key(binary: GuestBinary) -> str:
+    return f"{binary.name}-{binary.sha256[:20]}"
+
+
+def load_compiled(
+    engine: wasmtime.Engine, key: str, what: str, wasm: Callable[[], bytes]
+) -> wasmtime.Module:
+    """The module cached as ``key``, compiling ``wasm()`` once per machine if it is missing.
+
+    Processes that start at once compile once: the first takes a file lock, the others wait
+    for it and then load its artifact, which is only ever seen whole (written then renamed).
+    """
     with _lock:
-        module = _loaded.get(binary.sha256)
+        module = _loaded.get(key)
+        if module is not None:
+            return module
+        artifact = artifact_path(key)
+        module = _deserialize(engine, artifact)
         if module is None:
-            module = _load_uncached(engine, binary, verify_binary(binary))
-            _loaded[binary.sha256] = module
+            artifact.parent.mkdir(parents=True, exist_ok=True)
+            with open(artifact.with_suffix(".lock"), "a") as lock:
+                fcntl.flock(lock, fcntl.LOCK_EX)
+                module = _deserialize(engine, artifact)  # another process may have made it
+                if module is None:
+                    module = _compile(engine, what, wasm())
+                    _write_atomically(artifact, bytes(module.serialize()))
+        _loaded[key] = module
         return module
 
 
-def artifact_path(binary: GuestBinary) -> Path:
-    key = f"{binary.name}-{binary.sha256[:20]}-wasmtime{_WASMTIME_VERSION}-{platform.machine()}"
-    return cache_dir() / f"{key}.cwasm"
+def artifact_path(key: str) -> Path:
+    """Where ``key`` is cached: one file per wasmtime version, engine settings and machine."""
+    return (
+        cache_dir()
+        / f"{key}-wasmtime{_WASMTIME_VERSION}-{engine_fingerprint()}-{platform.machine()}.cwasm"
+    )
 
 
-def _load_uncached(engine: wasmtime.Engine, binary: GuestBinary, wasm: bytes) -> wasmtime.Module:
-    artifact = artifact_path(binary)
-    if artifact.is_file():
-        try:
-            return wasmtime.Module.deserialize_file(engine, str(artifact))
-        except wasmtime.WasmtimeError:
-            artifact.unlink(missing_ok=True)  # stale or damaged: compile again below
+def is_cached(key: str) -> bool:
+    return key in _loaded or artifact_path(key).is_file()
+
+
+def clear_cache() -> int:
+    """Delete every compiled artifact; the bytes freed."""
+    freed = 0
+    for path in cache_dir().glob("*.cwasm"):
+        freed += path.stat().st_size
+        path.unlink(missing_ok=True)
+    return freed
+
+
+def _deserialize(engine: wasmtime.Engine, artifact: Path) -> wasmtime.Module | None:
+    if not artifact.is_file():
+        return None
+    try:
+        return wasmtime.Module.deserialize_file(engine, str(artifact))
+    except wasmtime.WasmtimeError:
+        artifact.unlink(missing_ok=True)  # stale or damaged: compile again
+        return None
+
+
+def _compile(engine: wasmtime.Engine, what: str, wasm: bytes) -> wasmtime.Module:
+    _log.warning(
+        "compiling the %s runtime (%d MB) for this machine; this happens once and can take "
+        "a few minutes (`llm-wasm-sandbox prepare` does it ahead of time)",
+        what,
+        len(wasm) >> 20,
+    )
+    started = time.monotonic()
     module = wasmtime.Module(engine, wasm)
-    _write_atomically(artifact, bytes(module.serialize()))
+    _log.warning("compiled the %s runtime in %.0f s", what, time.monotonic() - started)
     return module
 
 
 def _write_atomically(target: Path, data: bytes) -> None:
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-", suffix=".cwasm")
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-", suffix=".part")
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
         os.replace(tmp, target)

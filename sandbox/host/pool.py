@@ -11,7 +11,7 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from sandbox.host.guest import CELL_ACTIVITY, BootSpec, GuestInstance
+from sandbox.host.guest import CELL_ACTIVITY, BootSpec, LiveGuest
 
 DEFAULT_POOL_SIZE = 2
 # How long a refill waits for the cell that usually follows take() before booting anyway.
@@ -25,21 +25,21 @@ class WarmPool:
         self._spec = spec
         self._new_workspace = new_workspace
         self._size = size
-        self._ready: list[tuple[GuestInstance, Path]] = []
+        self._ready: list[tuple[LiveGuest, Path]] = []
         self._lock = threading.Lock()
         self._wanted = threading.Event()
         self._closed = False
         self._wanted.set()
         threading.Thread(target=self._refill, name="llm-wasm-sandbox-pool", daemon=True).start()
 
-    def take(self) -> tuple[GuestInstance, Path]:
+    def take(self) -> tuple[LiveGuest, Path]:
         """A booted guest and its workspace; boots one on this thread if none is ready."""
         with self._lock:
             entry = self._ready.pop() if self._ready else None
         self._wanted.set()
         if entry is None:
             workspace = self._new_workspace()
-            entry = (GuestInstance(self._spec, workspace), workspace)
+            entry = (self._spec.boot(workspace), workspace)
         return entry
 
     def close(self) -> None:
@@ -66,7 +66,7 @@ class WarmPool:
                         break
                 workspace = self._new_workspace()
                 try:
-                    guest = GuestInstance(self._spec, workspace)
+                    guest = self._spec.boot(workspace)
                     guest.wait_ready()
                 except Exception:
                     _remove_empty_tree(workspace)

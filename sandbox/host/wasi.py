@@ -24,13 +24,15 @@ class GuestFilesystem:
 
     workspace: Path
     workspace_guest_path: str
-    control_dir: Path
     read_only_mounts: tuple[tuple[Path, str], ...]
+    # The driver's read-only control directory (parked drivers read their cells there).
+    control_dir: Path | None = None
 
     @property
     def first_free_fd(self) -> int:
         """The lowest descriptor number after stdio and the preopens made below."""
-        return WORKSPACE_PREOPEN_FD + 2 + len(self.read_only_mounts)
+        preopens = 1 + (self.control_dir is not None) + len(self.read_only_mounts)
+        return WORKSPACE_PREOPEN_FD + preopens
 
 
 def build_wasi_config(
@@ -46,7 +48,8 @@ def build_wasi_config(
     config.stdout_custom = on_stdout
     config.stderr_custom = on_stderr
     config.preopen_dir(str(filesystem.workspace), filesystem.workspace_guest_path, True)
-    config.preopen_dir(str(filesystem.control_dir), CONTROL_GUEST_PATH, False)
+    if filesystem.control_dir is not None:
+        config.preopen_dir(str(filesystem.control_dir), CONTROL_GUEST_PATH, False)
     for host, guest in filesystem.read_only_mounts:
         config.preopen_dir(str(host), guest, False)
     return config

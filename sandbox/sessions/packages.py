@@ -7,8 +7,28 @@ from pathlib import Path
 from sandbox.core.runtime_type import RuntimeType
 from sandbox.runtimes import runtime_for
 from sandbox.runtimes.python import packages as python_packages
+from sandbox.runtimes.python.runtime import PythonRuntime
 from sandbox.sessions.files import session_workspace
 
+# C libraries and build tools the interpreter's manifest lists: nothing to import by that name.
+_NATIVE_LIBRARIES = frozenset(
+    [
+        "zlib",
+        "bzip2",
+        "xz",
+        "sqlite-autoconf",
+        "openblas",
+        "freetype",
+        "harfbuzz",
+        "sheenbidi",
+        "libraqm",
+        "qhull",
+        "libxml2",
+        "libxslt",
+        "pybind11",
+        "cppy",
+    ]
+)
 JAVASCRIPT_BUILTINS = {
     "std": "QuickJS std module (files, environment, evalScript)",
     "os": "QuickJS os module (readdir, stat, sleep, timers)",
@@ -18,13 +38,22 @@ JAVASCRIPT_BUILTINS = {
 
 
 def list_available_packages(runtime: RuntimeType | str = RuntimeType.PYTHON) -> dict[str, str]:
-    """Importable extras by name -> version (Python) or description (JavaScript).
+    """Importable packages by name -> version (Python) or description (JavaScript).
 
-    The Python guest also has the whole CPython 3.12 standard library.
+    Python: the packages compiled into CPython 3.15's stdlib zip plus the curated extras (the
+    whole standard library is there too).
     """
-    if RuntimeType(runtime_for(runtime).name) is RuntimeType.JAVASCRIPT:
+    program = runtime_for(runtime)
+    if RuntimeType(program.name) is RuntimeType.JAVASCRIPT:
         return dict(JAVASCRIPT_BUILTINS)
-    return {info.name: info.version for info in python_packages.curated_packages()}
+    assert isinstance(program, PythonRuntime)
+    bundled = {
+        name: version
+        for name, version in program.manifest().items()
+        if name not in _NATIVE_LIBRARIES
+    }
+    extras = {info.name: info.version for info in python_packages.curated_packages()}
+    return dict(sorted({**bundled, **extras}.items()))
 
 
 def install_package(

@@ -14,7 +14,7 @@ from sandbox.core.guidance import error_guidance, fuel_analysis
 from sandbox.core.policy import ExecutionPolicy
 from sandbox.core.result import SandboxResult
 from sandbox.core.runtime_type import RuntimeType
-from sandbox.host.guest import CELL_ACTIVITY, BootSpec, CellRun, GuestInstance
+from sandbox.host.guest import CELL_ACTIVITY, BootSpec, CellRun, LiveGuest
 from sandbox.host.limits import CellLimits
 from sandbox.sessions import changes, logs, metadata, persisted_globals
 from sandbox.sessions.registry import LIVE_SESSIONS
@@ -36,7 +36,7 @@ class Sandbox:
         session_id: str,
         workspace: Path,
         spec: BootSpec,
-        guest: GuestInstance | None,
+        guest: LiveGuest | None,
     ) -> None:
         self.runtime = runtime
         self.policy = policy
@@ -187,9 +187,9 @@ class Sandbox:
             consumed=max(0, run.fuel_consumed), budget=limits.fuel
         )
 
-    def _live_guest(self) -> GuestInstance:
+    def _live_guest(self) -> LiveGuest:
         if self._guest is None or not self._guest.alive:
-            self._guest = GuestInstance(self._spec, self.workspace_path)
+            self._guest = self._spec.boot(self.workspace_path)
         return self._guest
 
     def _metadata(self, run: CellRun, limits: CellLimits) -> dict[str, object]:

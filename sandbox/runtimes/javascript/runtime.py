@@ -16,7 +16,10 @@ from pathlib import Path
 import wasmtime
 
 from sandbox.core.errors import GuestStartupError
-from sandbox.host.module_cache import GuestBinary
+from sandbox.host.guest import BootSpec, LiveGuest
+from sandbox.host.engine import shared_engine
+from sandbox.host.module_cache import GuestBinary, binary_key, is_cached, load_module
+from sandbox.host.parked_guest import ParkedGuest
 
 # Pinned: qjs-wasi-reactor.wasm 0.17.0 (QuickJS-NG reactor build).
 QJS_WASM_SHA256 = "1a4e0bce82f2faed14f5e2620174e3daf33e161bad75ce955ceeaca1f7c82572"
@@ -52,8 +55,14 @@ class JavaScriptRuntime:
     def argv(self, driver_args: list[str]) -> list[str]:
         return ["qjs", "--std", "-m", "-e", self._driver_source, *driver_args]
 
-    def wasi_env(self) -> dict[str, str]:
-        return {}
+    def boot(self, spec: BootSpec, workspace: Path) -> LiveGuest:
+        return ParkedGuest(spec, self, workspace)
+
+    def prepare(self) -> None:
+        load_module(shared_engine(), self.binary)
+
+    def is_prepared(self) -> bool:
+        return is_cached(binary_key(self.binary))
 
     def guest_mounts(self) -> tuple[tuple[Path, str], ...]:
         return ()

@@ -1,37 +1,43 @@
-"""The driver that runs *inside* the WebAssembly CPython, never on the host.
+"""The driver that runs *inside* the WebAssembly CPython 3.15 reactor, never on the host.
 
-It keeps one namespace alive across cells: wait for the host (the hypercall), read the cell,
-run it, report its status with the next hypercall. argv: the hypercall as
-"base_ms:token:status_range", cell file, workspace directory, globals directory ("" when
-globals are not persisted). argv is erased before any cell runs.
+The reactor keeps one interpreter alive and the host runs each cell as a *turn*: it calls the
+module's ``turn`` export with the tiny source ``_sandbox_cell()``, which ends when the cell
+ends, so nothing in the guest decides where a cell stops. The cell itself and the session's
+settings come through the reactor's host door (``_host.call``), the status goes back the same
+way, and the user's code runs in a namespace of its own, never in the reactor's ``__main__``.
+
+This file is loaded once, while the host builds the snapshot every fresh interpreter starts
+from, together with the modules cells and tracebacks need; so none of that costs a cell.
 
 With a globals directory, the namespace is saved after every cell (picklable values, plus
-imported modules by name) and restored at boot, so a new process or a reset interpreter picks
-up where the last completed cell left off. What could not be saved is listed in report.json.
+imported modules by name) and restored when an interpreter first serves the session, so a new
+process or a reset interpreter picks up where the last completed cell left off. What could not
+be saved is listed in report.json.
 """
 
-# Imported at boot, so that no cell pays for them out of its fuel budget. That includes `ast`
-# (50 ms of CPython-on-WASI boot) even though cells are parsed with `_ast`: traceback imports it
-# to place its carets, and a cell's first error must not turn into OutOfFuel.
 import _ast
-import ast  # noqa: F401
+import ast  # noqa: F401 - imported for the snapshot: traceback needs it to place carets
 import builtins
 import importlib
 import importlib.machinery
+import json
 import linecache
 import os
-import select
+import pickle
 import sys
 import traceback
 import types
 
+import _host
+
 _STATUS_MEMORY_ERROR = 0x100
-# The interpreter is too full to take another cell: the host replaces it.
-_STATUS_DRIVER_OUT_OF_MEMORY = 0x200
-# Freed when a cell dies of MemoryError, so the driver can still report it and take the next
-# cell while the cell's data fills the interpreter; taken again once memory allows.
-_RESERVE_BYTES = 2 << 20
 _CELL = "<cell>"
+_REQUEST_CELL = b"\x00cell"
+_REPORT_STATUS = b"\x00status "
+_PACKAGES = "/packages"
+# Freed when a cell dies of MemoryError, so the driver can still report it while the cell's
+# data fills the interpreter; taken again once memory allows.
+_RESERVE_BYTES = 2 << 20
 
 
 def _exit_status(code: object) -> int:
@@ -172,15 +178,24 @@ def _flush() -> None:
             continue
 
 
-_CELL_CHUNK = 1 << 16  # small, so a nearly full interpreter can still read a short cell
+class _Reserve:
+    def __init__(self) -> None:
+        self._block: bytearray | None = bytearray(_RESERVE_BYTES)
+
+    def release(self) -> None:
+        self._block = None
+
+    def retake(self) -> None:
+        """Take the reserve back only if as much again stays free."""
+        if self._block is None:
+            try:
+                bytearray(2 * _RESERVE_BYTES)
+                self._block = bytearray(_RESERVE_BYTES)
+            except MemoryError:
+                pass  # still full: the next cell runs without it
 
 
-def _read_cell(fd: int) -> bytes:
-    """The whole cell file in as few WASI calls as possible (one, for cells under 64 KiB)."""
-    chunks = [os.pread(fd, _CELL_CHUNK, 0)]
-    while len(chunks[-1]) == _CELL_CHUNK:
-        chunks.append(os.pread(fd, _CELL_CHUNK, _CELL_CHUNK * len(chunks)))
-    return b"".join(chunks)
+_reserve = _Reserve()
 
 
 class _SessionPackages:
@@ -202,73 +217,58 @@ class _SessionPackages:
         return importlib.machinery.PathFinder.find_spec(name)
 
 
-class _Reserve:
-    def __init__(self) -> None:
-        self._block: bytearray | None = bytearray(_RESERVE_BYTES)
-
-    def release(self) -> None:
-        self._block = None
-
-    def retake(self) -> None:
-        """Take the reserve back only if as much again stays free for reading the next cell."""
-        if self._block is None:
-            try:
-                bytearray(2 * _RESERVE_BYTES)
-                self._block = bytearray(_RESERVE_BYTES)
-            except MemoryError:
-                pass  # still full: the next cell runs without it
-
-
-_reserve = _Reserve()
-
-
 def _help(*topic: object) -> None:
-    """help() as in the REPL (``-S`` skips site, which normally installs it)."""
+    """help() as in the REPL; pydoc pages nothing in a sandbox."""
     import pydoc
 
     pydoc.help(*topic)
 
 
-def _main() -> None:
-    base_ms, token, status_range = map(int, sys.argv[1].split(":"))
-    hypercall_ms = base_ms + token * status_range
-    cell_path = sys.argv[2]
-    os.chdir(sys.argv[3])
-    globals_dir = sys.argv[4]
-    del sys.argv[1:]
-    del sys.orig_argv[1:]
-    # The hypercall waits in select(), whose timeout reaches the host as an exact relative
-    # sleep (time.sleep would pass an absolute deadline, blurred by the clocks' offset). Held
-    # here so a cell that patches select cannot break the loop.
-    wait = select.select
-    builtins.help = _help  # type: ignore[assignment]
-    namespace: dict[str, object] = {"__name__": "__main__", "__builtins__": builtins}
-    if globals_dir:
-        import json  # noqa: F401 - loaded now so that saving never spends a cell's fuel
-        import pickle  # noqa: F401
+class _Session:
+    """The user's namespace and the session's settings, which the host sends with each cell."""
 
-        _restore_globals(namespace, globals_dir)
-    _run_cell("pass", {})  # warm the compile/exec paths while the host is not waiting
-    sys.meta_path.append(_SessionPackages(os.path.join(os.getcwd(), ".sandbox-packages")))
-    status = 0
-    cell = os.open(cell_path, os.O_RDONLY)  # open for the driver's whole life
-    while True:
-        wait([], [], [], (hypercall_ms + status) / 1000)
-        try:
-            source = _read_cell(cell).decode("utf-8", errors="replace")
-        except MemoryError:
-            status = _STATUS_DRIVER_OUT_OF_MEMORY | _STATUS_MEMORY_ERROR | 1
-            continue
-        _reserve.retake()  # after the read, which may need the room a MemoryError freed
-        status = _run_cell(source, namespace)
+    def __init__(self) -> None:
+        self.namespace: dict[str, object] = {"__name__": "__main__", "__builtins__": builtins}
+        self.globals_dir = ""
+        self.configured = False
+
+    def configure(self, settings: dict[str, str]) -> None:
+        """Once per interpreter, at its first cell: the workspace and the persisted globals."""
+        self.configured = True
+        os.chdir(settings["workspace"])
+        self.globals_dir = settings["globals_dir"]
+        sys.meta_path.append(_SessionPackages(os.path.join(os.getcwd(), ".sandbox-packages")))
+        if self.globals_dir:
+            _restore_globals(self.namespace, self.globals_dir)
+
+    def run(self) -> None:
+        header, _, source = _host.call(_REQUEST_CELL).partition(b"\n")
+        if not self.configured:
+            self.configure(json.loads(header))
+        _reserve.retake()
+        status = _run_cell(source.decode("utf-8", errors="replace"), self.namespace)
         del source
         try:
-            if globals_dir:
-                _save_globals(namespace, globals_dir)
+            if self.globals_dir:
+                _save_globals(self.namespace, self.globals_dir)
             _flush()
         except MemoryError:
             _reserve.release()
+        _host.call(_REPORT_STATUS + str(status).encode())
 
 
-if __name__ == "__main__":
-    _main()
+def _warm_up() -> None:
+    """What the snapshot should already have done: every path a first cell or error takes."""
+    if _PACKAGES not in sys.path:
+        sys.path.append(_PACKAGES)
+    builtins.help = _help  # type: ignore[assignment]
+    scratch: dict[str, object] = {"__name__": "__main__", "__builtins__": builtins}
+    for source in ("x = 1\nx", "import sandbox_utils", "1 / 0", "undefined_name", "(", "x.y"):
+        _run_cell(source, scratch)
+    pickle.dumps({"warm": [1, 2.0, "three"]})
+    _flush()
+
+
+_session = _Session()
+_sandbox_cell = _session.run
+_warm_up()

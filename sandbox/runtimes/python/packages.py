@@ -1,11 +1,11 @@
-"""Pure-Python packages available to every Python guest, and per-session installs.
+"""Pure-Python packages added to what the Python guest's stdlib zip already holds, and
+per-session installs.
 
-The curated packages are ordinary dependencies of this distribution, installed from PyPI wheels
-with it. Their Python files (never compiled extensions, which the WebAssembly guest cannot load:
-MarkupSafe and PyYAML fall back to their pure implementations) are copied once per machine into
-a cache directory, byte-compiled there by a guest CPython (the guest is 3.12 whatever the host
-runs), and mounted read-only at ``/packages``, which is on the guest's ``sys.path``. So an
-``import openpyxl`` costs the guest no compilation.
+The interpreter's zip brings 67 packages (numpy, pandas, scipy, matplotlib, openpyxl, ...). The
+curated extras are ordinary dependencies of this distribution, installed from PyPI wheels with
+it, for pure-Python packages the zip lacks. Their Python files are copied once per machine into
+a cache directory, together with our guest helpers (``sandbox_utils``), and mounted read-only
+at ``/packages``, which the driver puts on ``sys.path``.
 
 ``install_package`` adds one pure-Python wheel to one session's workspace
 (``.sandbox-packages/``, which the driver puts on ``sys.path`` once it exists).
@@ -34,20 +34,7 @@ PACKAGES_GUEST_PATH = "/packages"
 SESSION_PACKAGES_DIR = ".sandbox-packages"
 
 # Distribution names, as pip knows them.
-CURATED_PACKAGES = (
-    "attrs",
-    "et-xmlfile",
-    "jinja2",
-    "markdown",
-    "markupsafe",
-    "openpyxl",
-    "pypdf",
-    "python-dateutil",
-    "pyyaml",
-    "six",
-    "tabulate",
-    "xlsxwriter",
-)
+CURATED_PACKAGES = ("markdown",)
 _NATIVE_SUFFIXES = (".so", ".pyd", ".dylib")
 _PURE_WHEEL = re.compile(
     r"^(?P<name>[^-]+)-(?P<version>[^-]+)(-\d[^-]*)?-(?P<py>[^-]+)-none-any\.whl$"
@@ -93,7 +80,6 @@ def packages_dir(cache_root: Path) -> Path:
         _copy_python_files(metadata.distribution(name), staging)
     for module in guest_lib_sources().glob("*.py"):
         shutil.copy2(module, staging / module.name)
-    _byte_compile_in_guest(staging)
     try:
         staging.rename(target)
     except OSError:  # another process finished first; theirs is identical
@@ -113,40 +99,6 @@ def _copy_python_files(distribution: metadata.Distribution, staging: Path) -> No
             destination = staging / relative
             destination.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, destination)
-
-
-def _byte_compile_in_guest(staging: Path) -> None:
-    """Compile .pyc files with the guest's own CPython, so its imports never compile."""
-    from sandbox.core.policy import ExecutionPolicy
-    from sandbox.host.guest import BootSpec, GuestInstance
-    from sandbox.host.limits import CellLimits
-    from sandbox.runtimes.python.runtime import PythonRuntime
-
-    policy = ExecutionPolicy()
-    spec = BootSpec(
-        program=PythonRuntime(),
-        workspace_guest_path="/compile",
-        read_only_mounts=(),
-        env=(),
-        memory_bytes=policy.memory_bytes,
-    )
-    guest = GuestInstance(spec, staging)
-    try:
-        run = guest.run_cell(
-            "import compileall\ncompileall.compile_dir('/compile', quiet=1, workers=1)",
-            CellLimits(
-                fuel=10**13,
-                timeout_seconds=600,
-                stdout_max_bytes=65536,
-                stderr_max_bytes=65536,
-                disk_bytes=1 << 30,
-                disk_entries=1 << 20,
-            ),
-        )
-    finally:
-        guest.close()
-    if run.trap is not None:
-        raise SandboxError(f"byte-compiling the guest packages failed: {run.trap_message}")
 
 
 def install_package(workspace: Path, package: str) -> PackageInfo:

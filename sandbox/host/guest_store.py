@@ -1,0 +1,232 @@
+"""A wasmtime Store wired with what every guest gets, whatever its runtime.
+
+Limits (memory, fuel, epoch deadline), the WASI context (explicit argv and environment, the
+workspace, read-only mounts, bounded output captures), the disk-quota router, and our own
+``poll_oneoff``, which caps every sleep at the cell's deadline. The parked-driver guest
+(``guest.py``) and the reactor guest (``reactor.py``) differ only in how a cell reaches the
+interpreter; everything here is shared.
+
+A Store is used by one thread at a time: the parked guest's own thread, or the thread running
+a reactor turn under the sandbox's lock.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import wasmtime
+
+from sandbox.core.result import TrapReason
+from sandbox.host import poll
+from sandbox.host.capture import OutputCapture
+from sandbox.host.disk_quota import DiskQuota
+from sandbox.host.engine import deadline_ticks, shared_engine
+from sandbox.host.limits import CellLimits, classify_stop
+from sandbox.host.wasi import GuestFilesystem, build_wasi_config
+
+# A host function the runtime adds to the linker: module, name, type, callable.
+HostImport = tuple[str, str, wasmtime.FuncType, Callable[..., object]]
+
+
+@dataclass
+class CellRun:
+    """What a guest reports at the end of a cell (or of the guest)."""
+
+    exit_code: int
+    trap: TrapReason | None = None
+    trap_message: str = ""
+    fuel_left: int = 0
+    memory_bytes: int = 0
+    guest_alive: bool = True
+    stdout: OutputCapture = field(default_factory=lambda: OutputCapture(0))
+    stderr: OutputCapture = field(default_factory=lambda: OutputCapture(0))
+    fuel_consumed: int = 0
+
+
+class GuestStore:
+    """One guest's Store, WASI context, quota router and sleeps."""
+
+    def __init__(
+        self,
+        *,
+        memory_bytes: int,
+        argv: list[str],
+        env: dict[str, str],
+        filesystem: GuestFilesystem,
+        boot_limits: CellLimits,
+        on_hypercall: Callable[[wasmtime.Caller, wasmtime.Memory, int], None] | None = None,
+        hypercall_token: int = -1,
+    ) -> None:
+        self.memory_bytes_limit = memory_bytes
+        self._filesystem = filesystem
+        self._on_hypercall = on_hypercall
+        self._hypercall_token = hypercall_token
+        self._wake = threading.Event()
+        self.disk = DiskQuota()
+        self.stdout = OutputCapture(boot_limits.stdout_max_bytes)
+        self.stderr = OutputCapture(boot_limits.stderr_max_bytes)
+        self.memory: wasmtime.Memory | None = None
+        self.store: wasmtime.Store | None = wasmtime.Store(shared_engine())
+        self.store.set_limits(memory_size=memory_bytes)
+        self._deadline = 0.0
+        self._fuel = 0
+        self.begin_cell(boot_limits)
+        self._clock = poll.GuestClock()  # wasmtime starts the guest's monotonic clock here too
+        self.store.set_wasi(
+            build_wasi_config(
+                argv,
+                env.items(),
+                filesystem,
+                lambda data: self.stdout.write(data),
+                lambda data: self.stderr.write(data),
+            )
+        )
+
+    def instantiate(
+        self, module: wasmtime.Module, extra_imports: tuple[HostImport, ...] = ()
+    ) -> wasmtime.Instance:
+        """Instantiate ``module`` with WASI, the quota router, our poll_oneoff and extras."""
+        store = self._live_store()
+        engine = shared_engine()
+        linker = wasmtime.Linker(engine)
+        linker.allow_shadowing = True
+        linker.define_wasi()
+        self.disk.define_imports(engine, store, linker, self._filesystem.first_free_fd)
+        i32 = wasmtime.ValType.i32()
+        imports: tuple[HostImport, ...] = (
+            (
+                "wasi_snapshot_preview1",
+                "poll_oneoff",
+                wasmtime.FuncType([i32, i32, i32, i32], [i32]),
+                self._poll_oneoff,
+            ),
+            *extra_imports,
+        )
+        for module_name, name, kind, function in imports:
+            linker.define_func(module_name, name, kind, function, access_caller=True)
+        instance = linker.instantiate(store, module)
+        memory = instance.exports(store)["memory"]
+        assert isinstance(memory, wasmtime.Memory)
+        self.memory = memory
+        self.disk.attach(engine, store, memory)
+        return instance
+
+    def begin_cell(self, limits: CellLimits) -> None:
+        """Fresh fuel, deadline, disk budget and output captures for one cell (its thread)."""
+        store = self._live_store()
+        store.set_fuel(limits.fuel)
+        self._fuel = limits.fuel
+        if self.memory is not None:
+            self.disk.begin_call(store, limits.disk_bytes, limits.disk_entries)
+        store.set_epoch_deadline(deadline_ticks(limits.timeout_seconds))
+        self._deadline = time.monotonic() + limits.timeout_seconds
+        self.stdout = OutputCapture(limits.stdout_max_bytes)
+        self.stderr = OutputCapture(limits.stderr_max_bytes)
+
+    def report(self, exit_code: int, **details: object) -> CellRun:
+        """The CellRun of a cell that ended normally with ``exit_code``."""
+        run = CellRun(
+            exit_code=exit_code,
+            fuel_left=self.fuel_left(),
+            memory_bytes=self.memory_bytes(),
+            stdout=self.stdout,
+            stderr=self.stderr,
+            **details,  # type: ignore[arg-type]
+        )
+        run.fuel_consumed = self._fuel - run.fuel_left
+        return run
+
+    def stopped_by(self, error: Exception) -> CellRun:
+        """The CellRun of a cell (or boot) that a trap, exit or crash ended."""
+        memory_bytes = self.memory_bytes()
+        run = CellRun(
+            exit_code=error.code if isinstance(error, wasmtime.ExitTrap) else -1,
+            trap=classify_stop(error, memory_bytes, self.memory_bytes_limit),
+            trap_message=_describe(error),
+            fuel_left=self.fuel_left(),
+            memory_bytes=memory_bytes,
+            guest_alive=False,
+            stdout=self.stdout,
+            stderr=self.stderr,
+        )
+        run.fuel_consumed = self._fuel - run.fuel_left
+        return run
+
+    def fuel_left(self) -> int:
+        return self.store.get_fuel() if self.store is not None else 0
+
+    def memory_bytes(self) -> int:
+        if self.memory is None or self.store is None:
+            return 0
+        return int(self.memory.data_len(self.store))
+
+    def interrupt(self) -> None:
+        """Make the guest trap (epoch deadline reached) as soon as our host call returns.
+
+        Host functions never raise to stop a guest: wasmtime-py keeps the exception of a host
+        function in one process-wide slot until the trap reaches Python, so with guests on
+        several threads another thread's trap could pick it up (and a closed guest's shutdown
+        would end somebody else's cell).
+        """
+        self._live_store().set_epoch_deadline(0)
+
+    def wake(self) -> None:
+        """End a sleep in progress early (the guest is being closed)."""
+        self._wake.set()
+
+    def free(self) -> None:
+        """Delete the Store now, on the thread that used it, instead of leaving it to the GC.
+
+        wasmtime-py keeps each host callback (our poll_oneoff, the quota's charge functions,
+        the stdout/stderr lambdas) in a module-level registry until the native Store that
+        uses it is deleted. The callbacks hold this object, which holds the Store, so the
+        Python Store is always reachable and never deleted: the cycle runs through native
+        code, where the garbage collector cannot see it. Closing the Store drops the
+        callbacks, the guest's linear memory and its open files, deleted ones included.
+        """
+        store, self.store, self.memory = self.store, None, None
+        if store is not None:
+            store.close()
+
+    def _live_store(self) -> wasmtime.Store:
+        assert self.store is not None, "the store was freed"
+        return self.store
+
+    def _poll_oneoff(
+        self, caller: wasmtime.Caller, in_ptr: int, out_ptr: int, count: int, nevents_ptr: int
+    ) -> int:
+        memory = caller["memory"]
+        assert isinstance(memory, wasmtime.Memory)
+        if count == 0 or in_ptr + count * 48 > memory.data_len(caller):
+            return poll.ERRNO_INVAL
+        subscriptions = poll.parse_subscriptions(memory.read(caller, in_ptr, in_ptr + count * 48))
+        status = (
+            poll.hypercall_status(subscriptions, self._hypercall_token)
+            if self._on_hypercall is not None
+            else None
+        )
+        if status is not None and self._on_hypercall is not None:
+            self._on_hypercall(caller, memory, status)
+            events = subscriptions
+        else:
+            wait, events = poll.fired(subscriptions, self._clock)
+            self._sleep(wait)
+        memory.write(caller, b"".join(poll.encode_event(event) for event in events), out_ptr)
+        memory.write(caller, len(events).to_bytes(4, "little"), nevents_ptr)
+        return poll.ERRNO_SUCCESS
+
+    def _sleep(self, seconds: float) -> None:
+        remaining = self._deadline - time.monotonic()
+        if seconds <= remaining:
+            self._wake.wait(seconds)
+            return
+        self._wake.wait(max(0.0, remaining))
+        self.interrupt()  # classified as a timeout, like any epoch interruption
+
+
+def _describe(error: Exception) -> str:
+    text = str(error).strip().splitlines()
+    return text[0] if text else type(error).__name__

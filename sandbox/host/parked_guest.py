@@ -1,0 +1,226 @@
+"""A live guest whose driver waits inside the interpreter for the next cell (QuickJS).
+
+The driver runs a loop inside WebAssembly: hypercall, read the cell file, run it, report the
+status with the next hypercall. While it waits, the guest thread is parked inside our
+``poll_oneoff`` on a queue, so the interpreter's whole state survives between cells and a cell
+costs one thread hand-off instead of an interpreter boot. This is for runtimes that give no
+eval export; the hypercall carries a per-interpreter secret (``poll.py``).
+
+Everything that touches the wasmtime Store happens on the guest thread; the caller's thread
+only exchanges messages with it. Per-cell fuel and deadlines are set inside the hypercall,
+just before the guest resumes.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import shutil
+import tempfile
+import threading
+from pathlib import Path
+from typing import Protocol
+
+import wasmtime
+
+from sandbox.core.errors import GuestStartupError
+from sandbox.core.result import TrapReason
+from sandbox.host import poll
+from sandbox.host.engine import shared_engine
+from sandbox.host.guest import BOOT_LIMITS, BootSpec, CellRun, track
+from sandbox.host.guest_store import GuestStore
+from sandbox.host.limits import CellLimits
+from sandbox.host.module_cache import load_module
+from sandbox.host.wasi import CONTROL_GUEST_PATH, GuestFilesystem
+
+# How long past its deadline a cell may stay silent before the host gives up on the guest
+# (only a guest stuck inside a long host call, which epochs cannot interrupt, gets there).
+_UNRESPONSIVE_GRACE_SECONDS = 5.0
+
+
+class ParkedProgram(Protocol):
+    """A runtime whose driver loops inside the interpreter."""
+
+    name: str
+    cell_file: str
+
+    def argv(self, driver_args: list[str]) -> list[str]:
+        """The interpreter command line that runs the driver with ``driver_args`` (the WASI argv)."""
+
+    def start(self, store: wasmtime.Store, instance: wasmtime.Instance, argv: list[str]) -> None:
+        """Run the driver; returns only when the driver ends."""
+
+
+class ParkedGuest:
+    """One booted parked-driver interpreter, owned by one sandbox at a time."""
+
+    def __init__(self, spec: BootSpec, program: ParkedProgram, workspace: Path) -> None:
+        self.spec = spec
+        self._program = program
+        self._workspace = workspace
+        self._control_dir = Path(tempfile.mkdtemp(prefix="llm-wasm-sandbox-control-"))
+        # Kept open for the guest's life: rewriting it in place is two syscalls per cell,
+        # where creating and truncating a file by name costs far more on overlay filesystems.
+        self._cell_fd = os.open(
+            self._control_dir / program.cell_file, os.O_RDWR | os.O_CREAT, 0o644
+        )
+        self._requests: queue.SimpleQueue[CellLimits | None] = queue.SimpleQueue()
+        self._replies: queue.SimpleQueue[CellRun] = queue.SimpleQueue()
+        self._hypercall_token = poll.new_hypercall_token()
+        self._guest_store: GuestStore | None = None
+        self._alive = True
+        self._closed = False
+        self._ready = False
+        self._thread = threading.Thread(
+            target=self._main, name=f"llm-wasm-sandbox-{program.name}", daemon=True
+        )
+        try:
+            track(self, self._thread)
+        except GuestStartupError:
+            os.close(self._cell_fd)
+            shutil.rmtree(self._control_dir, ignore_errors=True)
+            raise
+
+    @property
+    def alive(self) -> bool:
+        return self._alive and not self._closed
+
+    def wait_ready(self) -> None:
+        """Block until the interpreter has booted; raise GuestStartupError if it could not."""
+        if self._ready:
+            return
+        boot = self._replies.get()
+        if not boot.guest_alive:
+            self.close()
+            raise boot_failure(self.spec, boot)
+        self._ready = True
+
+    def run_cell(self, code: str, limits: CellLimits) -> CellRun:
+        """Run ``code`` in this interpreter under ``limits``; never raises for guest failures."""
+        self.wait_ready()
+        if not self.alive:
+            raise RuntimeError("this guest has stopped; boot a new one")
+        source = code.encode("utf-8", errors="surrogatepass")
+        os.pwrite(self._cell_fd, source, 0)
+        os.ftruncate(self._cell_fd, len(source))
+        try:
+            self._requests.put(limits)
+            return self._replies.get(timeout=limits.timeout_seconds + _UNRESPONSIVE_GRACE_SECONDS)
+        except queue.Empty:
+            self._alive = False
+            self.close()
+            return CellRun(
+                exit_code=-1,
+                trap=TrapReason.TIMEOUT,
+                trap_message="the guest did not return within its deadline and was abandoned",
+                guest_alive=False,
+            )
+
+    def close(self) -> None:
+        """Stop the interpreter; its thread then frees the store and the control directory."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._guest_store is not None:
+            self._guest_store.wake()
+        self._requests.put(None)
+
+    def join(self, timeout: float) -> None:
+        """Wait for the guest thread to finish cleaning up after close()."""
+        self._thread.join(timeout)
+
+    # --- guest thread -------------------------------------------------------------------
+
+    def _main(self) -> None:
+        try:
+            self._run_guest()
+        finally:
+            if self._guest_store is not None:
+                self._guest_store.free()
+            os.close(self._cell_fd)
+            shutil.rmtree(self._control_dir, ignore_errors=True)
+
+    def _run_guest(self) -> None:
+        argv = self._program.argv(
+            [
+                f"{poll.HYPERCALL_BASE_MS}:{self._hypercall_token}:{poll.HYPERCALL_STATUS_RANGE}",
+                f"{CONTROL_GUEST_PATH}/{self._program.cell_file}",
+                self.spec.workspace_guest_path,
+                self.spec.globals_dir or "",
+            ]
+        )
+        try:
+            guest_store = self._guest_store = GuestStore(
+                memory_bytes=self.spec.memory_bytes,
+                argv=argv,
+                env=dict(self.spec.env),
+                filesystem=GuestFilesystem(
+                    workspace=self._workspace,
+                    workspace_guest_path=self.spec.workspace_guest_path,
+                    control_dir=self._control_dir,
+                    read_only_mounts=self.spec.read_only_mounts,
+                ),
+                boot_limits=BOOT_LIMITS,
+                on_hypercall=self._hypercall,
+                hypercall_token=self._hypercall_token,
+            )
+            module = load_module(shared_engine(), self.spec.program.binary)
+            instance = guest_store.instantiate(module)
+            assert guest_store.store is not None
+            self._program.start(guest_store.store, instance, argv)
+            ending = guest_store.report(
+                0, trap=TrapReason.GUEST_EXIT, trap_message="the driver returned"
+            )
+        except Exception as error:  # every guest failure becomes a result, never a host crash
+            if self._closed:
+                return  # the trap we asked for on close: nobody waits for a result
+            if self._guest_store is None:
+                raise
+            ending = self._guest_store.stopped_by(error)
+        self._alive = False
+        ending.guest_alive = False
+        self._replies.put(ending)
+
+    def _hypercall(self, caller: wasmtime.Caller, memory: wasmtime.Memory, status: int) -> None:
+        guest_store = self._guest_store
+        assert guest_store is not None
+        out_of_memory = bool(status & poll.STATUS_MEMORY_ERROR)
+        # A driver too full to take the cell asks to be replaced; the caller then closes it.
+        too_full = bool(status & poll.STATUS_DRIVER_OUT_OF_MEMORY)
+        if too_full:
+            self._alive = False
+        self._replies.put(
+            guest_store.report(
+                status & 0xFF,
+                trap=TrapReason.MEMORY_LIMIT if out_of_memory else None,
+                trap_message=memory_error_message(too_full) if out_of_memory else "",
+                guest_alive=not too_full,
+            )
+        )
+        limits = self._requests.get()
+        if limits is None:
+            guest_store.interrupt()  # closed while parked: unwind the guest
+            return
+        guest_store.begin_cell(limits)
+
+
+def memory_error_message(too_full: bool) -> str:
+    if too_full:
+        return (
+            "the interpreter's memory is full of the session's data, so it could not take the "
+            "cell; it was replaced by a fresh one"
+        )
+    return "the guest ran out of memory (MemoryError)"
+
+
+def boot_failure(spec: BootSpec, boot: CellRun) -> GuestStartupError:
+    """The error for an interpreter that could not boot, with the hint the reason allows."""
+    detail = boot.stderr.text().strip() or boot.trap_message
+    hint = (
+        f"; memory_bytes={spec.memory_bytes} is below what it needs to start"
+        if boot.trap is TrapReason.MEMORY_LIMIT
+        else ""
+    )
+    return GuestStartupError(
+        f"the {spec.program.name} interpreter failed to boot ({boot.trap}: {detail[-2000:]}){hint}"
+    )

@@ -1,0 +1,238 @@
+"""A live guest on a reactor module: the host calls the module's ``turn`` export once per cell.
+
+Between two turns the wasm stack is empty, so no thread waits inside the interpreter: a cell
+runs on the caller's thread (under its sandbox's lock), ends when ``turn`` returns, and no
+guest code can end it early or answer for the next one. The cell's source and the session's
+settings reach the guest driver through the reactor's host door (``host.call``, which the
+guest calls as ``_host.call``), and the driver reports the cell's status the same way.
+
+Fresh instances come from the runtime's snapshot module: its data segments already hold an
+interpreter with the driver loaded, mapped copy-on-write, so a boot is an instantiation.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+import threading
+from pathlib import Path
+from typing import Protocol
+
+import wasmtime
+
+from sandbox.core.errors import GuestStartupError
+from sandbox.core.result import TrapReason
+from sandbox.host.capture import OutputCapture
+from sandbox.host.guest import BOOT_LIMITS, BootSpec, CellRun, track
+from sandbox.host.guest_store import GuestStore
+from sandbox.host.limits import CellLimits, near_memory_limit
+from sandbox.host.wasi import GuestFilesystem
+
+# What the guest driver sends through the door, and what the host answers (protocol of ours).
+REQUEST_CELL = b"\x00cell"
+REPORT_STATUS = b"\x00status "
+STATUS_MEMORY_ERROR = 0x100
+# The turn every cell is: the driver fetches the cell itself.
+_TURN_SOURCE = b"_sandbox_cell()"
+_DOOR_NO_HOST = -1
+_DOOR_FAULT = -2
+_U32 = struct.Struct("<I")
+
+
+class ReactorProgram(Protocol):
+    """A runtime whose interpreter exports ``host_alloc`` and ``turn``."""
+
+    name: str
+
+    def snapshot_module(self) -> wasmtime.Module:
+        """The module fresh interpreters are instantiated from (built on first use)."""
+
+    def wasi_env(self) -> dict[str, str]: ...
+
+
+class ReactorGuest:
+    """One reactor interpreter, owned by one sandbox at a time."""
+
+    def __init__(self, spec: BootSpec, program: ReactorProgram, workspace: Path) -> None:
+        self.spec = spec
+        self._turn_lock = threading.Lock()
+        self._cell = b""
+        self._status: int | None = None
+        self._alive = True
+        self._guest_store = GuestStore(
+            memory_bytes=spec.memory_bytes,
+            argv=["python"],
+            env={**dict(spec.env), **program.wasi_env()},
+            filesystem=GuestFilesystem(
+                workspace=workspace,
+                workspace_guest_path=spec.workspace_guest_path,
+                read_only_mounts=spec.read_only_mounts,
+            ),
+            boot_limits=BOOT_LIMITS,
+        )
+        i32 = wasmtime.ValType.i32()
+        door = ("host", "call", wasmtime.FuncType([i32] * 4, [i32]), self._door)
+        try:
+            instance = self._guest_store.instantiate(program.snapshot_module(), (door,))
+            store = self._guest_store.store
+            assert store is not None
+            exports = instance.exports(store)
+            self._alloc, self._turn = exports["host_alloc"], exports["turn"]
+            reset = exports["__wasilibc_reset_preopens"]
+            assert isinstance(reset, wasmtime.Func)
+            # The snapshot remembers its builder's preopens; this instance has its own.
+            reset(store)
+        except Exception as error:
+            run = self._guest_store.stopped_by(error)
+            self._guest_store.free()
+            hint = (
+                f"; memory_bytes={spec.memory_bytes} is below the "
+                f"{run.memory_bytes or 'snapshot'} bytes it needs to start"
+                if run.trap is TrapReason.MEMORY_LIMIT or "memory" in str(error)
+                else ""
+            )
+            raise GuestStartupError(
+                f"the {program.name} interpreter failed to start ({error}){hint}"
+            ) from None
+        track(self)
+
+    @property
+    def alive(self) -> bool:
+        return self._alive
+
+    def wait_ready(self) -> None:
+        """Booting is instantiating, done by the constructor."""
+
+    def run_cell(self, code: str, limits: CellLimits) -> CellRun:
+        """Run ``code`` as one turn under ``limits``; never raises for guest failures."""
+        with self._turn_lock:
+            if not self._alive:
+                raise RuntimeError("this guest has stopped; boot a new one")
+            self._cell = self._header() + code.encode("utf-8", errors="surrogatepass")
+            self._status = None
+            guest_store = self._guest_store
+            guest_store.begin_cell(limits)
+            store, memory = guest_store.store, guest_store.memory
+            assert store is not None and memory is not None
+            try:
+                pointer = self._call(self._alloc, store, len(_TURN_SOURCE)) & 0xFFFFFFFF
+                if pointer == 0:  # not even a few bytes free: the interpreter is full
+                    return self._finish(-1)
+                memory.write(store, _TURN_SOURCE, pointer)
+                returned = self._call(self._turn, store, pointer, len(_TURN_SOURCE))
+            except Exception as error:  # traps, exits: the interpreter is not trusted again
+                self._retire()
+                return guest_store.stopped_by(error)
+            finally:
+                self._cell = b""
+            return self._finish(returned)
+
+    def close(self) -> None:
+        """Free the interpreter now, or once the turn in progress ends."""
+        self._alive = False
+        self._guest_store.wake()
+        with self._turn_lock:
+            self._guest_store.free()
+
+    def join(self, timeout: float) -> None:
+        """close() frees everything before it returns."""
+
+    # --- helpers -------------------------------------------------------------------------
+
+    def _header(self) -> bytes:
+        """The session's settings, which the driver applies at its first cell."""
+        settings = {
+            "workspace": self.spec.workspace_guest_path,
+            "globals_dir": self.spec.globals_dir or "",
+        }
+        return json.dumps(settings).encode() + b"\n"
+
+    def _finish(self, returned: int) -> CellRun:
+        guest_store = self._guest_store
+        status = self._status
+        if returned != 0 or status is None:
+            # The driver could not take or finish the cell (its own code failed, most likely
+            # for want of memory): replace the interpreter, and keep its frames from the model.
+            self._retire()
+            full = near_memory_limit(guest_store.memory_bytes(), guest_store.memory_bytes_limit)
+            run = guest_store.report(
+                -1,
+                trap=TrapReason.MEMORY_LIMIT if full else TrapReason.GUEST_CRASH,
+                trap_message=(
+                    "the interpreter's memory is full of the session's data, so it could not "
+                    "run the cell; it was replaced by a fresh one"
+                    if full
+                    else "the interpreter failed outside the cell and was replaced"
+                ),
+                guest_alive=False,
+            )
+            run.stderr = OutputCapture(0)  # the driver's own traceback is nothing to act on
+            return run
+        out_of_memory = bool(status & STATUS_MEMORY_ERROR)
+        return guest_store.report(
+            status & 0xFF,
+            trap=TrapReason.MEMORY_LIMIT if out_of_memory else None,
+            trap_message="the guest ran out of memory (MemoryError)" if out_of_memory else "",
+        )
+
+    def _retire(self) -> None:
+        self._alive = False
+
+    @staticmethod
+    def _call(function: object, store: wasmtime.Store, *args: int) -> int:
+        assert isinstance(function, wasmtime.Func)
+        return int(function(store, *args))
+
+    def _door(
+        self,
+        caller: wasmtime.Caller,
+        pointer: int,
+        length: int,
+        answer_pointer: int,
+        answer_length_pointer: int,
+    ) -> int:
+        """host.call: answer the driver's requests. Returns 0, or -1/-2; never raises."""
+        memory = self._guest_store.memory
+        if memory is None:
+            return _DOOR_FAULT
+        size = memory.data_len(caller)
+        pointer, length = pointer & 0xFFFFFFFF, length & 0xFFFFFFFF
+        if pointer + length > size:
+            return _DOOR_FAULT
+        request = bytes(memory.read(caller, pointer, pointer + length))
+        if request == REQUEST_CELL:
+            answer = self._cell
+        elif request.startswith(REPORT_STATUS):
+            try:
+                self._status = int(request[len(REPORT_STATUS) :])
+            except ValueError:
+                return _DOOR_FAULT
+            answer = b""
+        else:
+            return _DOOR_NO_HOST
+        return self._answer(caller, memory, answer, answer_pointer, answer_length_pointer)
+
+    def _answer(
+        self,
+        caller: wasmtime.Caller,
+        memory: wasmtime.Memory,
+        answer: bytes,
+        answer_pointer: int,
+        answer_length_pointer: int,
+    ) -> int:
+        alloc = caller["host_alloc"]
+        assert isinstance(alloc, wasmtime.Func)
+        try:
+            target = int(alloc(caller, len(answer))) & 0xFFFFFFFF
+        except Exception:  # a trap inside malloc (fuel, deadline): stop the guest, never raise
+            self._guest_store.interrupt()
+            return _DOOR_FAULT
+        size = memory.data_len(caller)
+        if target == 0 or target + len(answer) > size:
+            return _DOOR_FAULT
+        if max(answer_pointer & 0xFFFFFFFF, answer_length_pointer & 0xFFFFFFFF) + 4 > size:
+            return _DOOR_FAULT
+        memory.write(caller, answer, target)
+        memory.write(caller, _U32.pack(target), answer_pointer & 0xFFFFFFFF)
+        memory.write(caller, _U32.pack(len(answer)), answer_length_pointer & 0xFFFFFFFF)
+        return 0
