@@ -2,29 +2,34 @@
 
 from __future__ import annotations
 
-import os
-import secrets
 import signal
-import socket
 import subprocess
 import sys
-import time
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import Iterator
 from pathlib import Path
 
 import anyio
 import httpx2
 import pytest
-from mcp.client import Client, ClientSession
+from mcp.client import Client
 from mcp.client.streamable_http import streamable_http_client
 from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
-from test_mcp_support import REPO, call, text_of
+from test_mcp_support import (
+    REPO,
+    TOKEN,
+    RawSession,
+    authorised_http,
+    call,
+    connect,
+    free_port,
+    ids_of,
+    server_env,
+    serving,
+    text_of,
+)
 
 pytestmark = pytest.mark.anyio
 
-_TOKEN = secrets.token_urlsafe(24)
-_TOKEN_ENV = "LLM_WASM_SANDBOX_MCP_TOKEN"
 _INITIALIZE = {
     "jsonrpc": "2.0",
     "id": 1,
@@ -49,65 +54,6 @@ def url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield address
 
 
-@contextmanager
-def serving(home: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    """A server process keeping its sessions under ``home``, and the URL of its endpoint."""
-    port = _free_port()
-    env = {**os.environ, "LLM_WASM_SANDBOX_HOME": str(home), _TOKEN_ENV: _TOKEN}
-    command = [sys.executable, "-m", "sandbox.mcp.server", "--transport", "http"]
-    with (home / "server.log").open("w") as log:
-        process = subprocess.Popen(
-            [*command, "--port", str(port)], env=env, cwd=REPO, stdout=log, stderr=log
-        )
-        try:
-            _wait_until_listening(process, port, home / "server.log")
-            yield f"http://127.0.0.1:{port}/mcp", process
-        finally:
-            process.terminate()
-            process.wait(timeout=30)
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-def _wait_until_listening(process: subprocess.Popen[bytes], port: int, log: Path) -> None:
-    """Poll until the port accepts connections; waiting on the process doubles as the pause."""
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                return
-        except ConnectionRefusedError:
-            pass
-        try:
-            code = process.wait(timeout=0.05)
-        except subprocess.TimeoutExpired:
-            assert time.monotonic() < deadline, f"no listener on {port}:\n{log.read_text()}"
-            continue
-        raise AssertionError(f"the server exited with {code}:\n{log.read_text()}")
-
-
-def _authorised_http() -> httpx2.AsyncClient:
-    return httpx2.AsyncClient(
-        headers={"Authorization": f"Bearer {_TOKEN}"}, timeout=httpx2.Timeout(30, read=120)
-    )
-
-
-@asynccontextmanager
-async def connect(url: str) -> AsyncIterator[ClientSession]:
-    async with (
-        _authorised_http() as http,
-        streamable_http_client(url, http_client=http) as (read, write),
-        ClientSession(read, write) as session,
-    ):
-        await session.initialize()
-        yield session
-
-
 async def test_a_client_with_the_token_runs_code(url: str) -> None:
     async with connect(url) as session:
         result = await call(session, "execute_code", code="print(sum(range(10)))")
@@ -118,7 +64,7 @@ async def test_a_client_with_the_token_runs_code(url: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "headers", [{}, {"Authorization": "Bearer wrong"}, {"Authorization": _TOKEN}]
+    "headers", [{}, {"Authorization": "Bearer wrong"}, {"Authorization": TOKEN}]
 )
 async def test_requests_without_the_right_token_get_401(url: str, headers: dict[str, str]) -> None:
     async with httpx2.AsyncClient(headers=headers) as http:
@@ -138,7 +84,8 @@ async def test_clients_cannot_see_each_others_sessions(url: str) -> None:
         await call(alice, "write_file", session_id=private, path="secret.txt", content="alice")
         alice_default = (await call(alice, "execute_code", code="x = 1"))["session_id"]
 
-        assert (await call(bob, "list_sessions"))["sessions"] == []
+        # Bob may see sessions that earlier, disconnected clients left, never Alice's.
+        assert not ids_of(await call(bob, "list_sessions")) & {private, alice_default}
         for tool, arguments in [
             ("get_workspace_info", {"session_id": private}),
             ("read_file", {"session_id": private, "path": "secret.txt"}),
@@ -156,11 +103,33 @@ async def test_clients_cannot_see_each_others_sessions(url: str) -> None:
         assert still_there["content"] == "alice"
 
 
+async def test_metrics_show_only_the_callers_own_figures(url: str) -> None:
+    async with connect(url) as alice, connect(url) as bob:
+        for _ in range(3):
+            await call(alice, "execute_code", code="1 + 1;", language="javascript")
+        await call(alice, "create_session", language="javascript")
+        refused = await alice.call_tool("execute_code", {"code": "pass", "timeout_seconds": 3000})
+        assert refused.is_error
+
+        alice_figures = await call(alice, "get_metrics")
+        bob_figures = await call(bob, "get_metrics")
+
+    assert alice_figures["executions"] == 3
+    assert alice_figures["live_sessions"] == 2
+    assert alice_figures["sessions_created"] == 2
+    assert alice_figures["rejected_calls"] == {"timeout_too_large": 1}
+    assert bob_figures["executions"] == 0
+    assert bob_figures["live_sessions"] == 0
+    assert bob_figures["sessions_created"] == 0
+    assert bob_figures["rejected_calls"] == {}
+    assert bob_figures["latency"]["samples"] == 0
+
+
 async def test_auto_mode_clients_fall_back_to_isolated_mcp_sessions(url: str) -> None:
     """The SDK's high-level Client first tries the session-less 2026 protocol; it must not share."""
     async with (
-        _authorised_http() as http_a,
-        _authorised_http() as http_b,
+        authorised_http() as http_a,
+        authorised_http() as http_b,
         Client(streamable_http_client(url, http_client=http_a)) as first,
         Client(streamable_http_client(url, http_client=http_b)) as second,
     ):
@@ -170,16 +139,14 @@ async def test_auto_mode_clients_fall_back_to_isolated_mcp_sessions(url: str) ->
         listed = await second.call_tool("list_sessions", {})
 
     assert listed.structured_content is not None
-    assert listed.structured_content["sessions"] == []
+    assert created.structured_content["session_id"] not in ids_of(listed.structured_content)
 
 
 def test_a_public_address_without_a_token_is_refused(tmp_path: Path) -> None:
-    env = {name: value for name, value in os.environ.items() if name != _TOKEN_ENV}
-    env["LLM_WASM_SANDBOX_HOME"] = str(tmp_path)
     command = [sys.executable, "-m", "sandbox.mcp.server", "--transport", "http"]
     finished = subprocess.run(
-        [*command, "--host", "0.0.0.0", "--port", str(_free_port())],
-        env=env,
+        [*command, "--host", "0.0.0.0", "--port", str(free_port())],
+        env=server_env(tmp_path, token=None),
         cwd=REPO,
         capture_output=True,
         text=True,
@@ -191,14 +158,31 @@ def test_a_public_address_without_a_token_is_refused(tmp_path: Path) -> None:
     assert "--auth-token" in finished.stderr
 
 
-async def test_stopping_the_server_deletes_its_sessions(tmp_path: Path) -> None:
+async def test_stopping_the_server_keeps_workspaces_for_their_retention(tmp_path: Path) -> None:
     with serving(tmp_path) as (address, process):
         async with connect(address) as session:
-            created = await call(session, "execute_code", code="open('out.txt', 'w').write('1')")
-        workspace = tmp_path / "sessions" / created["session_id"]
+            created = await call(
+                session, "execute_code", code="writeText('out.txt', '1')", language="javascript"
+            )
+        workspace = tmp_path / "sessions" / created["session_id"] / "workspace"
         assert workspace.is_dir()
 
         process.terminate()
         assert await anyio.to_thread.run_sync(process.wait, 30) == 128 + signal.SIGTERM
+
+    assert (workspace / "out.txt").read_text() == "1"
+
+
+async def test_stopping_without_retention_deletes_the_sessions(tmp_path: Path) -> None:
+    with serving(tmp_path, "--retention-hours", "0") as (address, process):
+        async with authorised_http() as http:
+            client = RawSession(http, address)  # stays attached: it never sends DELETE
+            await client.initialize()
+            created = await client.call_tool("create_session", language="javascript")
+            workspace = tmp_path / "sessions" / created["session_id"]
+            assert workspace.is_dir()
+
+            process.terminate()
+            assert await anyio.to_thread.run_sync(process.wait, 30) == 128 + signal.SIGTERM
 
     assert not workspace.exists()

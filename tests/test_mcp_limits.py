@@ -1,7 +1,8 @@
-"""The MCP server's safety limits: rate limits, session caps, idle expiry and bind checks.
+"""The MCP server's safety limits: rate limits, session caps, idle eviction and bind checks.
 
 The server runs in-process behind the SDK's in-memory transport, so small limits can be set
-directly; time-dependent behaviour uses a hand-driven clock instead of sleeping.
+directly; time-dependent behaviour uses a hand-driven clock instead of sleeping. The end-to-end
+behaviour of the same limits against real server processes is in test_mcp_lifecycle.py.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ from sandbox.mcp.limits import ServerLimits
 from sandbox.mcp.metrics import Metrics
 from sandbox.mcp.rate_limit import RateLimiter
 from sandbox.mcp.server import build_server
-from sandbox.mcp.session_registry import SessionRegistry
+from sandbox.mcp.session_registry import EVICTED_FOR_ROOM, EVICTED_IDLE, SessionRegistry
+from sandbox.mcp.tools import retry_after
 
 
 class ManualClock:
@@ -53,13 +55,30 @@ async def _error_text(client: Client, tool: str, **arguments: object) -> str:
 
 @pytest.mark.anyio
 async def test_a_burst_over_the_rate_limit_is_refused_with_a_retry_time() -> None:
-    async with connect(ServerLimits(calls_per_minute=1, burst_calls=2)) as client:
+    limits = ServerLimits(calls_per_minute=1, burst_calls=2, rate_limit_stdio=True)
+    async with connect(limits) as client:
         for _ in range(2):
             assert not (await client.call_tool("list_runtimes", {})).is_error
         refused = await _error_text(client, "list_runtimes")
 
     assert "rate limit reached" in refused
-    assert "retry in" in refused
+    assert "retry in 60.0 s" in refused
+
+
+@pytest.mark.anyio
+async def test_the_local_client_is_not_rate_limited_unless_asked() -> None:
+    async with connect(ServerLimits(calls_per_minute=1, burst_calls=2)) as client:
+        results = [await client.call_tool("list_runtimes", {}) for _ in range(5)]
+
+    assert not any(result.is_error for result in results)
+
+
+@pytest.mark.parametrize(
+    ("wait", "shown"),
+    [(0.0001, "0.1"), (0.04, "0.1"), (0.1, "0.1"), (0.11, "0.2"), (59.99, "60.0")],
+)
+def test_retry_times_round_up_and_never_read_zero(wait: float, shown: str) -> None:
+    assert retry_after(wait) == shown
 
 
 @pytest.mark.anyio
@@ -100,32 +119,84 @@ async def test_write_file_respects_the_workspace_quota() -> None:
     assert "1000-byte quota" in full
 
 
-def test_idle_sessions_expire_unless_in_use_and_free_server_capacity() -> None:
+def test_idle_interpreters_are_freed_but_their_sessions_stay() -> None:
     clock = ManualClock()
-    limits = ServerLimits(max_sessions=2, max_sessions_per_client=2, session_idle_ttl_seconds=60)
-    registry = SessionRegistry(ExecutionPolicy(), limits, Metrics(), clock=clock)
-    alice = registry.create("alice", RuntimeType.PYTHON, auto_persist_globals=False)
-    bob = registry.create("bob", RuntimeType.JAVASCRIPT, auto_persist_globals=False)
-    bob_workspace = bob.sandbox.workspace_path
+    limits = ServerLimits(max_sessions=4, max_sessions_per_client=2, session_idle_ttl_seconds=60)
+    registry = _registry(limits, clock)
     try:
-        with pytest.raises(ToolError, match="maximum of 2 sessions"):
-            registry.create("carol", RuntimeType.PYTHON, auto_persist_globals=False)
+        alice = registry.create("alice", RuntimeType.JAVASCRIPT, auto_persist_globals=False)
+        bob = registry.create("bob", RuntimeType.JAVASCRIPT, auto_persist_globals=False)
         _assert_unknown(registry, "bob", alice.session_id)
 
         clock.now = 30.0
-        with registry.use("alice", alice.session_id):
+        with registry.use("alice", alice.session_id, interpreter=True):
             clock.now = 100.0  # both idle past the TTL, but alice's is busy
             assert registry.evict_idle() == 1
-        assert not bob_workspace.exists()
-        _assert_unknown(registry, "bob", bob.session_id)
-        carol = registry.create("carol", RuntimeType.PYTHON, auto_persist_globals=False)
+        assert not bob.loaded
+        assert bob.sandbox is not None and bob.sandbox.workspace_path.is_dir()
+
+        with registry.use("bob", bob.session_id, interpreter=True) as again:
+            result = again.sandbox.execute("console.log(1)") if again.sandbox else None
+        assert result is not None and result.metadata["session_reset_reason"] == EVICTED_IDLE
 
         clock.now = 150.0  # alice's call ended at 100: idle for 50 s only
         assert registry.evict_idle() == 0
-        assert [live.session_id for live, _ in registry.sessions_of("carol")] == [carol.session_id]
     finally:
         registry.close_all()
-    assert not alice.sandbox.workspace_path.exists()
+
+
+def test_a_full_server_frees_another_clients_idle_interpreter_before_refusing() -> None:
+    clock = ManualClock()
+    limits = ServerLimits(max_sessions=2, max_sessions_per_client=2)
+    registry = _registry(limits, clock)
+    try:
+        first = registry.create("alice", RuntimeType.JAVASCRIPT, auto_persist_globals=False)
+        clock.now = 1.0
+        second = registry.create("alice", RuntimeType.JAVASCRIPT, auto_persist_globals=False)
+        clock.now = 2.0
+        bob = registry.create("bob", RuntimeType.JAVASCRIPT, auto_persist_globals=False)
+        assert not first.loaded and second.loaded  # alice's least recently used one went
+
+        # While every interpreter is in a call, and only then, a newcomer is refused.
+        with (
+            registry.use("alice", second.session_id),
+            registry.use("bob", bob.session_id),
+            pytest.raises(ToolError, match="running calls right now"),
+        ):
+            registry.create("carol", RuntimeType.JAVASCRIPT, auto_persist_globals=False)
+        carol = registry.create("carol", RuntimeType.JAVASCRIPT, auto_persist_globals=False)
+        assert carol.loaded and [second.loaded, bob.loaded].count(True) == 1
+
+        with registry.use("alice", first.session_id, interpreter=True) as back:
+            assert back.sandbox is not None
+            result = back.sandbox.execute("console.log('back')")
+        assert result.stdout == "back\n"
+        assert result.metadata["session_reset_reason"] == EVICTED_FOR_ROOM
+    finally:
+        registry.close_all()
+
+
+def test_a_released_client_leaves_detached_sessions_for_its_principal() -> None:
+    registry = _registry(ServerLimits(), ManualClock())
+    try:
+        live = registry.create("alice", RuntimeType.JAVASCRIPT, auto_persist_globals=False)
+        registry.release_client("alice")
+        assert live.client is None and live.sandbox is None and not live.loaded
+        assert [(s.session_id, default) for s, default in registry.sessions_of("bob")] == [
+            (live.session_id, False)
+        ]
+        with pytest.raises(ToolError, match="has ended"):
+            registry.create("alice", RuntimeType.JAVASCRIPT, auto_persist_globals=False)
+
+        with registry.use("bob", live.session_id, interpreter=True) as mine:
+            assert mine.client == "bob" and mine.fresh_interpreter == "reattached"
+        _assert_unknown(registry, "carol", live.session_id)
+    finally:
+        registry.close_all()
+
+
+def _registry(limits: ServerLimits, clock: ManualClock) -> SessionRegistry:
+    return SessionRegistry(ExecutionPolicy(), limits, Metrics(), clock=clock)
 
 
 def _assert_unknown(registry: SessionRegistry, owner: str, session_id: str) -> None:

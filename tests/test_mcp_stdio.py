@@ -9,10 +9,20 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+import anyio
 import pytest
 from mcp.client import ClientSession
 from mcp.client.stdio import StdioServerParameters, stdio_client
-from test_mcp_support import REPO, call, call_error, text_of
+from mcp_types import CallToolResult
+from test_mcp_support import (
+    REPO,
+    call,
+    call_error,
+    connect_stdio,
+    ids_of,
+    stdio_server,
+    text_of,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -215,15 +225,70 @@ async def test_misuse_gets_actionable_tool_errors(client: ClientSession) -> None
     assert runtimes["external_files"] == ["notes.txt"]
 
 
-async def test_sessions_are_deleted_when_the_client_disconnects(
+async def test_sessions_outlive_the_client_and_the_next_server_reattaches_them(
     server: StdioServerParameters, tmp_path: Path
 ) -> None:
-    async with connect(server) as session:
+    async with connect(server) as first:
+        created = await call(first, "execute_code", code="open('keep.txt', 'w').write('x')")
+    session_id = created["session_id"]
+    workspace = tmp_path / "home" / "sessions" / session_id / "workspace"
+    assert (workspace / "keep.txt").read_text() == "x"
+
+    async with connect(server) as second:  # a new server process on the same home
+        listed = await call(second, "list_sessions")
+        assert ids_of(listed, detached=True) == {session_id}
+        again = await call(
+            second, "execute_code", session_id=session_id, code="print(open('keep.txt').read())"
+        )
+        assert again["stdout"] == "x\n"
+        assert again["interpreter_restarted"] is True
+        assert again["restart_reason"] == "reattached"
+        assert ids_of(await call(second, "list_sessions"), detached=False) == {session_id}
+
+
+async def test_without_retention_sessions_go_with_the_client(tmp_path: Path) -> None:
+    async with connect_stdio(stdio_server(tmp_path, "--retention-hours", "0")) as session:
         created = await call(session, "execute_code", code="open('keep.txt', 'w').write('x')")
-        workspace = tmp_path / "home" / "sessions" / created["session_id"]
+        workspace = tmp_path / "sessions" / created["session_id"]
         assert workspace.is_dir()
 
     assert not workspace.exists()
+
+
+async def test_stdio_is_not_rate_limited_by_default(client: ClientSession) -> None:
+    """The burst default (30) used to cap the one local agent; it must only bind HTTP clients."""
+    refused = [
+        text_of(result)
+        for result in [await client.call_tool("list_runtimes", {}) for _ in range(45)]
+        if result.is_error
+    ]
+
+    assert refused == []
+
+
+async def test_stdio_rate_limit_when_asked_never_says_retry_in_zero(tmp_path: Path) -> None:
+    # 50 calls/s: a refused call's wait is under 20 ms, which used to print as "0.0 s".
+    limited = stdio_server(tmp_path, "--calls-per-minute", "3000", "--burst-calls", "1")
+    async with connect_stdio(limited) as session:
+        with anyio.fail_after(60):
+            results = await _concurrently(session, 20)
+
+    refused = [text_of(result) for result in results if result.is_error]
+    assert refused, "20 concurrent calls against a burst of 1 were all allowed"
+    waits = [float(text.split("retry in ", 1)[1].split(" s", 1)[0]) for text in refused]
+    assert min(waits) >= 0.1, refused
+
+
+async def _concurrently(session: ClientSession, count: int) -> list[CallToolResult]:
+    results: list[CallToolResult] = []
+
+    async def one() -> None:
+        results.append(await session.call_tool("list_runtimes", {}))
+
+    async with anyio.create_task_group() as tasks:
+        for _ in range(count):
+            tasks.start_soon(one)
+    return results
 
 
 _WRITE_PNG = """

@@ -10,7 +10,18 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from sandbox.core.runtime_type import RuntimeType
+
 Language = Literal["python", "javascript"]
+_LANGUAGES: dict[RuntimeType, Language] = {
+    RuntimeType.PYTHON: "python",
+    RuntimeType.JAVASCRIPT: "javascript",
+}
+
+
+def language_of(kind: RuntimeType) -> Language:
+    """The name a runtime has in the tools' schemas."""
+    return _LANGUAGES[kind]
 
 
 class _Output(BaseModel):
@@ -23,7 +34,10 @@ class ExecutionOutput(_Output):
     session_id: str = Field(description="The session that ran the code; pass it to continue.")
     language: Language
     success: bool = Field(description="True when the code finished without an error or limit.")
-    stdout: str
+    stdout: str = Field(
+        description="What the code printed; when long, its head and tail around a marker that "
+        "says how much is left out (see stdout_file)."
+    )
     stderr: str = Field(description="Tracebacks and error messages appear here.")
     exit_code: int
     trap_reason: str | None = Field(
@@ -42,10 +56,33 @@ class ExecutionOutput(_Output):
         description="With auto_persist_globals: globals that could not be saved, and why. "
         "They are lost when the interpreter restarts."
     )
-    stdout_truncated: bool
+    stdout_truncated: bool = Field(
+        description="True when stdout above is not everything the code printed."
+    )
     stderr_truncated: bool
+    stdout_bytes: int = Field(description="Bytes the code wrote to stdout.")
+    stdout_kept_bytes: int = Field(
+        description="Bytes of stdout the sandbox kept (the rest, past its per-call cap, is lost)."
+    )
+    stdout_shown_bytes: int = Field(description="Bytes of stdout included in this result.")
+    stdout_file: str | None = Field(
+        description="Workspace path holding all kept stdout when this result shows less of it; "
+        "page through it with read_file(offset=..., length=...)."
+    )
+    stderr_bytes: int
+    stderr_kept_bytes: int
+    stderr_shown_bytes: int
+    stderr_file: str | None
     files_created: list[str] = Field(description="Workspace paths this call created.")
     files_modified: list[str] = Field(description="Workspace paths this call changed.")
+    files_not_listed: int = Field(
+        description="Created or changed paths left out of the two lists to keep the result "
+        "small; get_workspace_info lists every file."
+    )
+    images_not_shown: list[str] = Field(
+        description="Images the call wrote that did not fit in this result; fetch them with "
+        "read_file(encoding='base64')."
+    )
     duration_ms: float
     fuel_consumed: int = Field(description="WebAssembly instructions the call used.")
     memory_used_bytes: int
@@ -74,7 +111,12 @@ class SessionOutput(_Output):
         description="Read-only directory holding the files the server operator shared, if any."
     )
     idle_timeout_seconds: float = Field(
-        description="The session is destroyed after this long without a tool call."
+        description="The interpreter is freed after this long without a call (variables are "
+        "lost unless auto_persist_globals; files stay)."
+    )
+    retention_seconds: float = Field(
+        description="How long the session is kept after you disconnect, for a client with the "
+        "same credentials to reattach; destroy_session deletes it at once."
     )
 
 
@@ -82,6 +124,11 @@ class SessionSummary(_Output):
     session_id: str
     language: Language
     is_default: bool = Field(description="Used by execute_code calls that give no session_id.")
+    detached: bool = Field(
+        description="Left by a client that disconnected or a server that stopped; using its "
+        "session_id in any tool reattaches it to you (variables are gone, files are kept)."
+    )
+    expires_at: str | None = Field(description="When a detached session will be deleted.")
     executions: int
     created_at: str
     last_used_at: str
@@ -90,6 +137,7 @@ class SessionSummary(_Output):
 class SessionListOutput(_Output):
     sessions: list[SessionSummary]
     max_sessions_per_client: int
+    retention_seconds: float
 
 
 class DestroyOutput(_Output):
@@ -150,6 +198,9 @@ class WorkspaceOutput(_Output):
     language: Language
     workspace_path: str
     files: list[FileEntry]
+    files_not_listed: int = Field(
+        description="Files left out of the list (sorted by path) to keep the result small."
+    )
     file_count: int
     total_bytes: int
     executions: int
@@ -163,8 +214,13 @@ class FileContentOutput(_Output):
     session_id: str
     path: str
     encoding: Literal["utf-8", "base64"]
-    content: str
-    size_bytes: int
+    content: str = Field(description="The bytes from offset on, at most length of them.")
+    size_bytes: int = Field(description="Size of the whole file.")
+    offset: int = Field(description="Byte offset of content in the file.")
+    length: int = Field(description="Bytes of the file in content.")
+    next_offset: int | None = Field(
+        description="Pass as offset to read the rest; null when content reaches the end."
+    )
 
 
 class FileWrittenOutput(_Output):
@@ -186,6 +242,8 @@ class LatencySummary(_Output):
 
 
 class MetricsOutput(_Output):
+    """Figures of the calling client only: other clients' activity is not visible."""
+
     executions: int
     succeeded: int
     failed: int
@@ -197,7 +255,10 @@ class MetricsOutput(_Output):
     rejected_calls: dict[str, int] = Field(
         description="Tool calls refused before running, by cause (rate_limit, code_too_large ...)."
     )
-    live_sessions: int
+    live_sessions: int = Field(description="Sessions you hold now.")
     sessions_created: int
-    sessions_expired: int
-    uptime_seconds: float
+    interpreters_evicted: int = Field(
+        description="Times one of your interpreters was freed, after idling or to make room "
+        "for other calls; the session then restarted with its files."
+    )
+    window_seconds: float = Field(description="Seconds since your first call: what this covers.")

@@ -2,8 +2,10 @@
 ``llm-wasm-mcp``, and ``build_server()`` for embedding or in-process tests.
 
 The protocol, both transports and bearer authentication are the official SDK's (MCPServer);
-this module only decides how they are configured: Streamable HTTP at /mcp, a token required
-off loopback, and a lifespan that expires idle sessions and retires all of them at shutdown.
+this module only decides how they are configured: Streamable HTTP at /mcp behind uvicorn with
+connection limits (http_guard.py), a token required off loopback, a hook that detaches a
+client's sessions when its MCP session ends, and a lifespan that recovers sessions a crashed
+server left, sweeps idle interpreters and expired sessions, and detaches all at shutdown.
 """
 
 from __future__ import annotations
@@ -30,14 +32,25 @@ from pydantic import AnyHttpUrl, ValidationError
 from sandbox.core.policy import ExecutionPolicy
 from sandbox.mcp.auth import TOKEN_ENV, ServerConfigError, StaticTokenVerifier, check_http_exposure
 from sandbox.mcp.external_files import EXTERNAL_GUEST_PATH, stage_external_files
-from sandbox.mcp.identity import require_mcp_session_over_http
+from sandbox.mcp.http_guard import connection_cap, guarded_protocol
+from sandbox.mcp.identity import (
+    Transport,
+    principal_for,
+    require_mcp_session_over_http,
+    track_http_clients,
+)
 from sandbox.mcp.limits import ServerLimits
 from sandbox.mcp.metrics import Metrics
+from sandbox.mcp.server_logging import install_plain_logging
 from sandbox.mcp.session_registry import SessionRegistry
 from sandbox.mcp.tools import SandboxTools
 
 HTTP_PATH = "/mcp"
-TRANSPORTS = ("stdio", "http")
+TRANSPORTS: tuple[Transport, ...] = ("stdio", "http")
+# uvicorn's default too, stated so that the bound on a request head is explicit.
+_MAX_HEAD_BYTES = 16 * 1024
+# A stop waits this long for open requests (an SSE stream never ends by itself), then cancels.
+_GRACEFUL_STOP_SECONDS = 10
 _log = logging.getLogger(__name__)
 
 _INSTRUCTIONS = """\
@@ -55,17 +68,26 @@ def build_server(
     external_files: Sequence[str] = (),
     auth_token: str | None = None,
     public_url: str = "http://127.0.0.1:8080",
+    transport: Transport = "stdio",
 ) -> MCPServer[dict[str, Any]]:
     """An MCPServer with the sandbox tools, ready for any transport.
 
     ``external_files`` names the files already mounted at /external by ``policy``; they are
     only announced to clients. With ``auth_token``, HTTP requests need it as a bearer token;
     ``public_url`` is where the server is reachable and only labels the token's issuer.
+    ``transport`` decides whose sessions it records and may reattach: the local user's
+    (stdio) or the token holder's (http).
     """
     policy = policy if policy is not None else ExecutionPolicy()
     limits = limits if limits is not None else ServerLimits()
     metrics = Metrics()
-    registry = SessionRegistry(policy, limits, metrics)
+    registry = SessionRegistry(
+        policy, limits, metrics, principal=principal_for(transport, auth_token)
+    )
+
+    async def client_ended(client: str) -> None:
+        await anyio.to_thread.run_sync(registry.release_client, client, abandon_on_cancel=True)
+
     verifier = StaticTokenVerifier(auth_token) if auth_token is not None else None
     issuer = AnyHttpUrl(public_url)
     server: MCPServer[dict[str, Any]] = MCPServer(
@@ -75,7 +97,10 @@ def build_server(
         version=metadata.version("llm-wasm-sandbox"),
         lifespan=_lifespan(registry, limits),
         log_level="WARNING",
-        middleware=[require_mcp_session_over_http],
+        middleware=[
+            require_mcp_session_over_http,
+            track_http_clients(client_ended),
+        ],
         token_verifier=verifier,
         auth=AuthSettings(issuer_url=issuer, resource_server_url=None)
         if verifier is not None
@@ -110,6 +135,7 @@ def serve(
     limits = limits if limits is not None else ServerLimits()
     if transport == "http":
         check_http_exposure(host, auth_token)
+    install_plain_logging()
     with tempfile.TemporaryDirectory(prefix="llm-wasm-sandbox-external-") as staging:
         names = stage_external_files(external_files, Path(staging))
         policy = _policy_with_external(Path(staging)) if names else ExecutionPolicy()
@@ -119,6 +145,7 @@ def serve(
             external_files=names,
             auth_token=auth_token if transport == "http" else None,
             public_url=_url(host, port),
+            transport="http" if transport == "http" else "stdio",
         )
         if transport == "stdio":
             server.run("stdio")
@@ -130,8 +157,22 @@ def serve(
             host=host,
             max_request_body_size=limits.max_request_body_bytes,
         )
+        protocol = guarded_protocol(
+            max_connections=connection_cap(limits.max_connections, limits.max_sessions),
+            header_timeout=limits.header_timeout_seconds,
+        )
         with _sigterm_unwinds():
-            uvicorn.run(app, host=host, port=port, log_level="info", access_log=False)
+            uvicorn.run(
+                app,
+                host=host,
+                port=port,
+                log_level="info",
+                access_log=False,
+                http=protocol,
+                timeout_keep_alive=limits.keep_alive_seconds,
+                h11_max_incomplete_event_size=_MAX_HEAD_BYTES,
+                timeout_graceful_shutdown=_GRACEFUL_STOP_SECONDS,
+            )
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -167,20 +208,50 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument(
         "--calls-per-minute",
         type=int,
-        default=defaults.calls_per_minute,
-        help=f"Sustained tool calls allowed per client (default {defaults.calls_per_minute}).",
+        help=f"Sustained tool calls allowed per client (default {defaults.calls_per_minute}). "
+        "stdio is not rate-limited unless this or --burst-calls is given.",
     )
     parser.add_argument(
         "--burst-calls",
         type=int,
-        default=defaults.burst_calls,
         help=f"Tool calls a client may make at once (default {defaults.burst_calls}).",
+    )
+    parser.add_argument(
+        "--max-sessions",
+        type=int,
+        help=f"Live interpreters across all clients (default {defaults.max_sessions}); the "
+        "least recently used idle one is freed to make room.",
+    )
+    parser.add_argument(
+        "--max-sessions-per-client",
+        type=int,
+        help=f"Sessions one client may hold (default {defaults.max_sessions_per_client}).",
+    )
+    parser.add_argument(
+        "--retention-hours",
+        type=float,
+        help="Hours the sessions of a client that went away are kept for reattaching "
+        f"(default {defaults.retention_seconds / 3600:g}; 0 deletes them at once).",
+    )
+    parser.add_argument(
+        "--max-connections",
+        type=int,
+        help=f"Open HTTP connections (default {defaults.max_connections}, lowered to fit the "
+        "file descriptor limit).",
+    )
+    parser.add_argument(
+        "--header-timeout",
+        type=float,
+        help="Seconds an HTTP client has to send a request head "
+        f"(default {defaults.header_timeout_seconds:g}).",
     )
     args = parser.parse_args(argv)
     try:
-        limits = ServerLimits(calls_per_minute=args.calls_per_minute, burst_calls=args.burst_calls)
+        limits = _limits_from(args)
     except ValidationError as error:
-        parser.error(f"invalid rate limit: {error.errors()[0]['msg']}")
+        problem = error.errors()[0]
+        where = ".".join(str(part) for part in problem["loc"])
+        parser.error(f"invalid limits: {where + ': ' if where else ''}{problem['msg']}")
     try:
         serve(
             transport=args.transport,
@@ -194,6 +265,22 @@ def main(argv: Sequence[str] | None = None) -> None:
         parser.error(str(error))
     except KeyboardInterrupt:  # Ctrl-C is how a foreground server is meant to stop
         raise SystemExit(130) from None
+
+
+def _limits_from(args: argparse.Namespace) -> ServerLimits:
+    """ServerLimits from the options given; the rest keep their defaults."""
+    given: dict[str, Any] = {
+        "calls_per_minute": args.calls_per_minute,
+        "burst_calls": args.burst_calls,
+        "max_sessions": args.max_sessions,
+        "max_sessions_per_client": args.max_sessions_per_client,
+        "max_connections": args.max_connections,
+        "header_timeout_seconds": args.header_timeout,
+        "retention_seconds": None if args.retention_hours is None else args.retention_hours * 3600,
+    }
+    settings = {name: value for name, value in given.items() if value is not None}
+    rate_limited = args.calls_per_minute is not None or args.burst_calls is not None
+    return ServerLimits(**settings, rate_limit_stdio=rate_limited)
 
 
 def _policy_with_external(staging: Path) -> ExecutionPolicy:
@@ -236,19 +323,27 @@ def _url(host: str, port: int) -> str:
 def _lifespan(
     registry: SessionRegistry, limits: ServerLimits
 ) -> Callable[[MCPServer[dict[str, Any]]], AbstractAsyncContextManager[dict[str, Any]]]:
-    """Expire idle sessions even when no calls arrive, and retire every session at shutdown."""
+    """Recover what a crashed server left before serving, sweep while serving (idle
+    interpreters, expired sessions) even when no calls arrive, and detach all at shutdown."""
     sweep_every = min(60.0, limits.session_idle_ttl_seconds / 4)
 
     async def sweep() -> None:
         while True:
-            await anyio.sleep(sweep_every)
+            await anyio.sleep(sweep_every)  # a periodic timer, not a wait for a condition
             try:
-                await anyio.to_thread.run_sync(registry.evict_idle)
+                await anyio.to_thread.run_sync(registry.sweep)
             except Exception:  # a failed sweep must not take the server down; the next retries
-                _log.exception("expiring idle sessions failed")
+                _log.exception("sweeping sessions failed")
 
     @asynccontextmanager
     async def lifespan(_: MCPServer[dict[str, Any]]) -> AsyncIterator[dict[str, Any]]:
+        try:
+            adopted = await anyio.to_thread.run_sync(registry.recover)
+        except Exception:  # serving matters more than recovering old sessions
+            _log.exception("recovering sessions left on disk failed")
+        else:
+            if adopted:
+                _log.info("kept %d sessions a previous server left for reattaching", adopted)
         async with anyio.create_task_group() as tasks:
             tasks.start_soon(sweep)
             try:
