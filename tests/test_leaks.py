@@ -43,15 +43,39 @@ _FINISH_SECONDS = 30.0  # generous: a closed guest unwinds in milliseconds
 _unique_memory = iter(range(200 * _MIB, 300 * _MIB, 64 * 1024))
 
 
+class _Ended:
+    """A guest's end: its Store closed (reactor guests), or its own thread gone (parked ones)."""
+
+    def __init__(self, thread: threading.Thread) -> None:
+        self.thread = thread
+        self.closed = False
+
+    def is_alive(self) -> bool:
+        return not self.closed and self.thread.is_alive()
+
+    def join(self, timeout: float) -> None:
+        if self.thread is threading.current_thread():
+            return  # a reactor guest runs on its caller's thread: it ends by being closed
+        self.thread.join(timeout)
+
+
 class StoreTracker:
-    """Every wasmtime.Store given ``memory_bytes`` as its limit, and the thread that made it."""
+    """Every wasmtime.Store given ``memory_bytes`` as its limit, and how its guest ends."""
 
     def __init__(self, memory_bytes: int) -> None:
         self.memory_bytes = memory_bytes
-        self.guests: list[tuple[weakref.ref[wasmtime.Store], threading.Thread]] = []
+        self.guests: list[tuple[weakref.ref[wasmtime.Store], _Ended]] = []
+        self._by_store: dict[int, _Ended] = {}
 
     def add(self, store: wasmtime.Store) -> None:
-        self.guests.append((weakref.ref(store), threading.current_thread()))
+        ending = _Ended(threading.current_thread())
+        self._by_store[id(store)] = ending
+        self.guests.append((weakref.ref(store), ending))
+
+    def closed(self, store: wasmtime.Store) -> None:
+        ending = self._by_store.get(id(store))
+        if ending is not None:
+            ending.closed = True
 
     def alive(self) -> int:
         """Stores still alive, of guests whose thread is running (pool spares) or not."""
@@ -98,6 +122,10 @@ def tracker(monkeypatch: pytest.MonkeyPatch) -> StoreTracker:
             if memory_size == tracked.memory_bytes:
                 tracked.add(self)
             super().set_limits(memory_size, table_elements, instances, tables, memories)
+
+        def close(self) -> None:
+            tracked.closed(self)
+            super().close()
 
     monkeypatch.setattr(wasmtime, "Store", TrackedStore)
     return tracked

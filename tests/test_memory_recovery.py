@@ -38,7 +38,7 @@ def test_memory_freed_by_the_user_is_usable_again() -> None:
 
 def test_an_interpreter_too_full_to_read_a_cell_is_replaced_and_says_so() -> None:
     """A cell that fills memory and swallows its own MemoryErrors leaves no room at all."""
-    with create_sandbox(RuntimeType.PYTHON, ExecutionPolicy(memory_bytes=64 << 20)) as sandbox:
+    with create_sandbox(RuntimeType.PYTHON, ExecutionPolicy(memory_bytes=128 << 20)) as sandbox:
         filled = sandbox.execute(
             "l = []\nfor size in (1 << 20, 1 << 12, 64):\n    try:\n"
             "        while True: l.append(bytearray(size))\n    except MemoryError: pass\n"

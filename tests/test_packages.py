@@ -32,6 +32,11 @@ USES = {
     "pyyaml": "import yaml\nprint(yaml.safe_load('a: [1, 2]'))",
     "six": "import six\nprint(six.PY3)",
     "tabulate": "from tabulate import tabulate\nprint(tabulate([[1]], headers=['n'], tablefmt='plain'))",
+    "numpy": "import numpy as np\nprint(int(np.arange(10).reshape(2, 5).sum(axis=1)[1]))",
+    "pandas": "import pandas as pd\nprint(pd.DataFrame({'a': [1, 2, 3]}).a.sum())",
+    "scipy": "from scipy import stats\nprint(round(float(stats.norm.cdf(0)), 2))",
+    "scikit-learn": "from sklearn.linear_model import LinearRegression\n"
+    "print(round(float(LinearRegression().fit([[0], [1], [2]], [1, 3, 5]).coef_[0]), 3))",
     "xlsxwriter": "import xlsxwriter\nwb = xlsxwriter.Workbook('w.xlsx')\nwb.add_worksheet().write(0, 0, 1)\n"
     "wb.close()\nimport os\nprint(os.path.getsize('w.xlsx') > 0)",
 }
@@ -48,12 +53,18 @@ EXPECTED = {
     "six": "True",
     "tabulate": "n\n  1",
     "xlsxwriter": "True",
+    "numpy": "35",
+    "pandas": "6",
+    "scipy": "0.5",
+    "scikit-learn": "2.0",
 }
 
 
 def test_every_curated_package_is_listed_with_a_version() -> None:
     listed = list_available_packages(RuntimeType.PYTHON)
-    assert set(listed) == set(USES)
+    assert set(USES) <= set(listed)
+    assert {"numpy", "pandas", "scipy", "matplotlib", "scikit-learn"} <= set(listed)
+    assert "zlib" not in listed  # C libraries of the manifest are not importable packages
     assert all(version[0].isdigit() for version in listed.values())
     assert "helpers" in list_available_packages("javascript")
 
@@ -112,3 +123,38 @@ def test_missing_wheel_file_is_named(tmp_path: Path) -> None:
         pytest.raises(PackageInstallError, match="no wheel file at"),
     ):
         install_package(sandbox.session_id, str(tmp_path / "absent-1.0-py3-none-any.whl"))
+
+
+def test_a_figure_left_open_comes_back_as_a_png(python_sandbox: Sandbox) -> None:
+    result = python_sandbox.execute(
+        "import matplotlib.pyplot as plt\nplt.plot([1, 3, 2])\nplt.title('left open')\nplt.show()"
+    )
+    assert result.success, result.stderr
+    figures = [f for f in result.metadata["files"] if f["path"].startswith("figures/")]
+    assert len(figures) == 1 and figures[0]["path"].endswith(".png")
+    png = (python_sandbox.workspace_path / figures[0]["path"]).read_bytes()
+    assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 1000
+    # Closed once saved: the next cell does not save it again.
+    again = python_sandbox.execute("print(len(plt.get_fignums()))")
+    assert again.stdout == "0\n" and again.metadata["files"] == []
+
+
+def test_fresh_interpreters_are_unpredictable_to_each_other() -> None:
+    draws = set()
+    for _ in range(3):
+        with create_sandbox(RuntimeType.PYTHON) as sandbox:
+            result = sandbox.execute(
+                "import random, os\nprint(random.random(), os.urandom(8).hex())"
+            )
+            draws.add(result.stdout)
+    values = [line.split() for line in draws]
+    assert len({value for value, _ in values}) == 3
+    assert len({entropy for _, entropy in values}) == 3
+
+
+def test_numpy_random_is_reseeded_per_interpreter() -> None:
+    seen = set()
+    for _ in range(2):
+        with create_sandbox(RuntimeType.PYTHON) as sandbox:
+            seen.add(sandbox.execute("import numpy as np\nprint(np.random.random())").stdout)
+    assert len(seen) == 2

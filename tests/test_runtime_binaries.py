@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from sandbox.core.errors import RuntimeIntegrityError
-from sandbox.host.module_cache import GuestBinary, artifact_path, verify_binary
+from sandbox.host.module_cache import GuestBinary, artifact_path, binary_key, verify_binary
 from sandbox.runtimes import runtime_for
 
 
@@ -53,4 +53,4 @@ def test_compiled_module_is_cached_on_disk(tmp_path: Path) -> None:
         )
         assert done.stdout == "1\n", done.stderr
     cached = list((tmp_path / "cache").glob("*.cwasm"))
-    assert [path.name for path in cached] == [artifact_path(runtime_for("javascript").binary).name]
+    assert [path.name for path in cached] == [artifact_path(binary_key(runtime_for("javascript").binary)).name]

@@ -655,26 +655,15 @@ class _Substitute(NamedTuple):
 # Packages whose compiled extensions the guest cannot load, so installing them cannot help.
 _COMPILED = "is compiled code, which the WebAssembly guest cannot load (install_package refuses it)"
 _SUBSTITUTES: dict[tuple[str, str], _Substitute] = {
-    (_PYTHON, "numpy"): _Substitute(
-        f"numpy {_COMPILED}: use lists with the math and statistics modules.",
-        "import statistics\nvalues = [3, 1, 4, 1, 5]\nprint(statistics.mean(values), "
-        "statistics.stdev(values))",
+    (_PYTHON, "torch"): _Substitute(
+        f"torch {_COMPILED}: numpy, scipy and scikit-learn are available for numerical work.",
+        "import numpy as np\nweights = np.linalg.lstsq(np.c_[np.ones(3), [1, 2, 3]], [2, 4, 6])[0]"
+        "\nprint(weights.round(3))",
     ),
-    (_PYTHON, "pandas"): _Substitute(
-        f"pandas {_COMPILED}: use csv with collections and statistics.",
-        "import csv, io\nrows = list(csv.DictReader(io.StringIO('a,b\\n1,2\\n3,4\\n')))\n"
-        "print(sum(int(row['a']) for row in rows))",
+    (_PYTHON, "tensorflow"): _Substitute(
+        f"tensorflow {_COMPILED}: numpy, scipy and scikit-learn are available."
     ),
-    (_PYTHON, "scipy"): _Substitute(f"scipy {_COMPILED}: use the math and statistics modules."),
-    (_PYTHON, "lxml"): _Substitute(f"lxml {_COMPILED}: use xml.etree.ElementTree."),
-    (_PYTHON, "matplotlib"): _Substitute(
-        f"matplotlib {_COMPILED}, and there is no display: compute and print the numbers, or "
-        "write them to a CSV file in the workspace."
-    ),
-    (_PYTHON, "bs4"): _Substitute(
-        "Use html.parser.HTMLParser, or have the host add the pure-Python package with "
-        "install_package(session_id, 'beautifulsoup4') (importable from the next call)."
-    ),
+    (_PYTHON, "polars"): _Substitute(f"polars {_COMPILED}: use pandas, which is available."),
     (_JAVASCRIPT, "std"): _Substitute(
         "std is already a global: call std.getenv(), std.out.puts() etc. without importing it.",
         "console.log(typeof std.getenv);",
@@ -702,9 +691,10 @@ def _module_rule(call: _Call) -> _Advice | None:
     substitute = _SUBSTITUTES.get((call.runtime, module))
     guidance = [
         call.pick(
-            "The guest has the Python 3.12 standard library plus the pure-Python packages that "
-            f"list_available_packages() names; '{module}' is not among them, and pip cannot run "
-            "inside the guest (no network, no processes).",
+            "The guest has the Python 3.15 standard library plus the packages that "
+            "list_available_packages() names (numpy, pandas, scipy, scikit-learn, matplotlib, "
+            f"...); '{module}' is not among them, and pip cannot run inside the guest (no "
+            "network, no processes).",
             f"'{module}' cannot be loaded: the guest is QuickJS (ES2023) with the std and os "
             f"globals and the file helpers ({_JS_HELPERS}); Node built-in modules and npm "
             "packages are not available.",

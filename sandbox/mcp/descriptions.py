@@ -35,7 +35,7 @@ JS_HELPERS = (
 )
 
 EXECUTE_CODE = """\
-Run Python 3.12 or JavaScript (QuickJS-NG) code in an isolated WebAssembly sandbox and return \
+Run Python 3.15 or JavaScript (QuickJS-NG) code in an isolated WebAssembly sandbox and return \
 its stdout, stderr and the workspace files it created or changed.
 
 Each session keeps a live interpreter, so variables, functions and imports persist between \
@@ -44,8 +44,9 @@ default session for the language, created on first use; its session_id is in the
 The working directory is the session workspace {workspace}, so relative paths work; move \
 files in and out with write_file and read_file.{external}
 
-Python: the standard library plus the pure-Python packages list_available_packages names \
-(no numpy or pandas); a cell's last expression is printed. JavaScript: print with \
+Python: the standard library plus numpy, pandas, scipy, scikit-learn, matplotlib and the \
+other packages list_available_packages names; a cell's last expression is printed, and a \
+matplotlib figure left open comes back as a PNG. JavaScript: print with \
 console.log, top-level await works, file helpers (readText, writeText, readJson, ...) are \
 globals. There is no network and no subprocesses.
 

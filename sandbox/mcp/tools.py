@@ -355,11 +355,10 @@ class SandboxTools:
                 third_party_packages=list_available_packages(RuntimeType.PYTHON),
                 builtins=[PackageInfo(name=n, description=d) for n, d in PYTHON_MODULES],
                 can_install=False,
-                notes="The Python 3.12 standard library plus the pure-Python packages listed "
-                "here; import them directly. Compiled packages (numpy, pandas, scipy, lxml, "
-                "matplotlib) cannot run in WebAssembly, and this server installs nothing. Not "
-                "available either: ssl, ctypes, multiprocessing, lzma, tkinter, readline, "
-                "curses; socket and subprocess import but cannot connect or spawn.",
+                notes="CPython 3.15: the standard library plus the packages listed here "
+                "(numpy, pandas, scipy, scikit-learn, statsmodels, matplotlib with the Agg "
+                "backend, ...); import them directly. This server installs nothing. Not "
+                "available: threads, ssl, ctypes, mmap, sockets and subprocesses.",
             )
         else:
             output = PackagesOutput(

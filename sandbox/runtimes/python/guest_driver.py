@@ -178,6 +178,30 @@ def _flush() -> None:
             continue
 
 
+_FIGURES_DIR = "figures"
+_figure_count = 0
+
+
+def _save_open_figures() -> None:
+    """Figures a cell left open (or showed: Agg cannot) become PNG files in the workspace.
+
+    A model rarely remembers savefig, and there is no display to show a figure on.
+    """
+    global _figure_count
+    pyplot = sys.modules.get("matplotlib.pyplot")
+    if pyplot is None:
+        return
+    for number in pyplot.get_fignums():
+        figure = pyplot.figure(number)
+        _figure_count += 1
+        try:
+            os.makedirs(_FIGURES_DIR, exist_ok=True)
+            figure.savefig(f"{_FIGURES_DIR}/figure_{_figure_count}.png", format="png")
+        except Exception as error:  # e.g. no room left: say so, keep the session
+            print(f"[figure {number} not saved: {error}]", file=sys.stderr)
+        pyplot.close(figure)
+
+
 class _Reserve:
     def __init__(self) -> None:
         self._block: bytearray | None = bytearray(_RESERVE_BYTES)
@@ -249,6 +273,7 @@ class _Session:
         status = _run_cell(source.decode("utf-8", errors="replace"), self.namespace)
         del source
         try:
+            _save_open_figures()
             if self.globals_dir:
                 _save_globals(self.namespace, self.globals_dir)
             _flush()
@@ -263,7 +288,9 @@ def _warm_up() -> None:
         sys.path.append(_PACKAGES)
     builtins.help = _help  # type: ignore[assignment]
     scratch: dict[str, object] = {"__name__": "__main__", "__builtins__": builtins}
-    for source in ("x = 1\nx", "import sandbox_utils", "1 / 0", "undefined_name", "(", "x.y"):
+    # numpy and pandas too: a fresh interpreter would spend most of a second importing them.
+    warm = ("x = 1\nx", "import sandbox_utils", "import numpy, pandas", "1 / 0", "(", "x.y")
+    for source in warm:
         _run_cell(source, scratch)
     pickle.dumps({"warm": [1, 2.0, "three"]})
     _flush()
