@@ -86,7 +86,7 @@ def test_mcp_command_refuses_an_open_bind_without_a_token() -> None:
 def test_mcp_command_validates_its_rate_limit_flags() -> None:
     done = _run("mcp", "--burst-calls", "0")
     assert done.returncode == 2
-    assert "invalid rate limit" in done.stderr
+    assert "invalid limits" in done.stderr and "burst_calls" in done.stderr
 
 
 def test_bad_session_id_is_a_clean_usage_error() -> None:
@@ -94,3 +94,30 @@ def test_bad_session_id_is_a_clean_usage_error() -> None:
     assert done.returncode == 2
     assert "invalid session id" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_prepare_compiles_ahead_and_cache_clear_empties(tmp_path: Path) -> None:
+    env_cache = {"LLM_WASM_SANDBOX_CACHE_DIR": str(tmp_path / "cache")}
+    prepared = subprocess.run(
+        [*CLI, "prepare", "--lang", "javascript"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, **env_cache},
+    )
+    assert prepared.returncode == 0, prepared.stderr
+    assert "ready: javascript" in prepared.stdout
+    assert "compiling the javascript runtime" in prepared.stderr  # the progress line
+    listed = subprocess.run(
+        [*CLI, "cache"], capture_output=True, text=True, timeout=60, env={**os.environ, **env_cache}
+    )
+    assert "1 compiled artifacts" in listed.stdout and "quickjs" in listed.stdout
+    cleared = subprocess.run(
+        [*CLI, "cache", "--clear"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, **env_cache},
+    )
+    assert cleared.returncode == 0 and "cleared" in cleared.stdout
+    assert not list((tmp_path / "cache").glob("*.cwasm"))

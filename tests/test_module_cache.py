@@ -1,0 +1,60 @@
+"""Compiled runtimes are cached per machine: compiled once, even by processes starting at once."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from sandbox.host.module_cache import clear_cache
+
+_LOAD = (
+    "from sandbox.runtimes import runtime_for\n"
+    "program = runtime_for('javascript')\n"
+    "program.prepare()\n"
+    "print('prepared', program.is_prepared())\n"
+)
+
+
+def _start(cache: Path) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-c", _LOAD],
+        env={**os.environ, "LLM_WASM_SANDBOX_CACHE_DIR": str(cache)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def test_processes_starting_at_once_compile_once(tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    processes = [_start(cache) for _ in range(3)]
+    outputs = [process.communicate(timeout=300) for process in processes]
+    assert all(out == "prepared True\n" for out, _err in outputs), outputs
+    compiled = [err for _out, err in outputs if "compiling the quickjs" in err]
+    assert len(compiled) == 1, [err for _out, err in outputs]
+    artifacts = list(cache.glob("*.cwasm"))
+    assert len(artifacts) == 1 and artifacts[0].stat().st_size > 0
+    assert not list(cache.glob("*.part"))  # nothing half-written is left where it is read
+
+
+def test_a_damaged_artifact_is_compiled_again(tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    first = _start(cache).communicate(timeout=300)
+    assert first[0] == "prepared True\n"
+    (artifact,) = cache.glob("*.cwasm")
+    artifact.write_bytes(b"not a compiled module")
+    again = _start(cache).communicate(timeout=300)
+    assert again[0] == "prepared True\n" and "compiling the quickjs" in again[1]
+    assert artifact.stat().st_size > 1000
+
+
+def test_cache_clear_empties_the_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    cache = tmp_path / "cache"
+    assert _start(cache).communicate(timeout=300)[0] == "prepared True\n"
+    monkeypatch.setenv("LLM_WASM_SANDBOX_CACHE_DIR", str(cache))
+    assert clear_cache() > 0
+    assert not list(cache.glob("*.cwasm"))
