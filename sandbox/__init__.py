@@ -16,10 +16,10 @@ from sandbox.core.errors import (
     SessionNotFoundError,
     WorkspacePathError,
 )
-from sandbox.core.factory import create_sandbox
 from sandbox.core.policy import ExecutionPolicy
 from sandbox.core.result import SandboxResult, TrapReason
 from sandbox.core.runtime_type import RuntimeType
+from sandbox.factory import create_sandbox
 from sandbox.sessions.files import (
     PruneReport,
     SessionInfo,

@@ -12,9 +12,9 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from sandbox.core.errors import SandboxError
-from sandbox.core.factory import create_sandbox
 from sandbox.core.policy import ExecutionPolicy
 from sandbox.core.runtime_type import RuntimeType
+from sandbox.factory import create_sandbox
 from sandbox.host.module_cache import cache_dir, clear_cache
 from sandbox.runtimes import runtime_for
 from sandbox.sessions.files import delete_session_workspace

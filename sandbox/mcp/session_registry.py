@@ -33,9 +33,9 @@ from pathlib import Path
 from mcp.server.mcpserver.exceptions import ToolError
 
 from sandbox.core.errors import SandboxError, SessionNotFoundError
-from sandbox.core.factory import create_sandbox
 from sandbox.core.policy import ExecutionPolicy
 from sandbox.core.runtime_type import RuntimeType
+from sandbox.factory import create_sandbox
 from sandbox.mcp import session_store
 from sandbox.mcp.identity import LOCAL_CLIENT, LOCAL_PRINCIPAL
 from sandbox.mcp.limits import ServerLimits
