@@ -14,7 +14,6 @@ import hashlib
 import logging
 import os
 import platform
-import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -26,6 +25,7 @@ import platformdirs
 import wasmtime
 
 from sandbox.core.errors import RuntimeIntegrityError
+from sandbox.host.atomic_write import write_atomically
 from sandbox.host.engine import engine_fingerprint
 
 CACHE_DIR_ENV = "LLM_WASM_SANDBOX_CACHE_DIR"
@@ -100,7 +100,7 @@ def load_compiled(
                 module = _deserialize(engine, artifact)  # another process may have made it
                 if module is None:
                     module = _compile(engine, what, wasm())
-                    _write_atomically(artifact, bytes(module.serialize()))
+                    _write_artifact(artifact, bytes(module.serialize()))
         _loaded[key] = module
         return module
 
@@ -149,12 +149,9 @@ def _compile(engine: wasmtime.Engine, what: str, wasm: bytes) -> wasmtime.Module
     return module
 
 
-def _write_atomically(target: Path, data: bytes) -> None:
+def _write_artifact(target: Path, data: bytes) -> None:
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-", suffix=".part")
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, target)
+        write_atomically(target, data)
     except OSError:
         pass  # an unwritable cache only costs speed; the module is already compiled

@@ -19,7 +19,6 @@ import contextlib
 import fcntl
 import os
 import re
-import tempfile
 import uuid
 import weakref
 from collections.abc import Iterator
@@ -30,6 +29,7 @@ from pydantic import AwareDatetime, BaseModel, ValidationError
 
 from sandbox.core.errors import InvalidSessionIdError
 from sandbox.core.runtime_type import RuntimeType
+from sandbox.host.atomic_write import write_atomically
 from sandbox.sessions.metadata import load_metadata
 from sandbox.sessions.workspace import validate_session_id
 
@@ -127,17 +127,7 @@ def remove_stale_leases(leases: Path) -> None:
 
 def write_owner(session_directory: Path, record: OwnerRecord) -> None:
     """Replace the record atomically (readable by the server's user only)."""
-    descriptor, temporary = tempfile.mkstemp(
-        dir=session_directory, prefix=".mcp-owner.", suffix=".tmp"
-    )
-    try:
-        with os.fdopen(descriptor, "wb") as stream:
-            stream.write(record.model_dump_json().encode())
-        os.replace(temporary, session_directory / OWNER_FILE)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temporary)
-        raise
+    write_atomically(session_directory / OWNER_FILE, record.model_dump_json().encode())
 
 
 def read_owner(session_directory: Path) -> OwnerRecord | None:

@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
 import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 
 from pydantic import AwareDatetime, BaseModel, Field, ValidationError
+
+from sandbox.host.atomic_write import write_atomically
 
 METADATA_FILE = "session.json"
 
@@ -142,14 +143,4 @@ def _write(session_directory: Path, metadata: SessionMetadata) -> None:
 
     There is no fsync: this runs on every execution, and a crash costs at most one count.
     """
-    descriptor, temporary = tempfile.mkstemp(
-        dir=session_directory, prefix=".session.", suffix=".tmp"
-    )
-    try:
-        with os.fdopen(descriptor, "wb") as stream:
-            stream.write(metadata.model_dump_json().encode())
-        os.replace(temporary, session_directory / METADATA_FILE)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temporary)
-        raise
+    write_atomically(session_directory / METADATA_FILE, metadata.model_dump_json().encode())

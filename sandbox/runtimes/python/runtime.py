@@ -50,26 +50,20 @@ def _artifact(name: str) -> Path:
         return Path(f"<the {_DISTRIBUTION} package is not installed>")
 
 
+def _pinned(name: str, artifact: str, sha256: str) -> GuestBinary:
+    return GuestBinary(name=name, path=_artifact(artifact), sha256=sha256, package=_DISTRIBUTION)
+
+
 class PythonRuntime:
     name = "python"
 
     @cached_property
     def binary(self) -> GuestBinary:
-        return GuestBinary(
-            name="python-3.15.0",
-            path=_artifact("python-snapshot.wasm"),
-            sha256=SNAPSHOT_WASM_SHA256,
-            package=_DISTRIBUTION,
-        )
+        return _pinned("python-3.15.0", "python-snapshot.wasm", SNAPSHOT_WASM_SHA256)
 
     @cached_property
     def stdlib_zip(self) -> GuestBinary:
-        return GuestBinary(
-            name="python-3.15.0 stdlib",
-            path=_artifact("python-stdlib.zip"),
-            sha256=STDLIB_ZIP_SHA256,
-            package=_DISTRIBUTION,
-        )
+        return _pinned("python-3.15.0 stdlib", "python-stdlib.zip", STDLIB_ZIP_SHA256)
 
     @cached_property
     def driver_source(self) -> str:
