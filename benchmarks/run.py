@@ -3,9 +3,9 @@
     python benchmarks/run.py            # all benchmarks
     python benchmarks/run.py --quick    # fewer iterations
 
-Figures: compile vs cached load, fresh-interpreter latency (pool warm, and back to back),
-cold boot without the pool, session call latency, 1 vs 2 thread throughput, and the RSS of
-50 idle Python sessions.
+Figures: first compile vs cached load, fresh-interpreter latency (pool warm, and back to
+back), boot without the pool, session call latency, 1 vs 2 thread throughput, and the RSS of
+50 idle Python sessions. Comparisons with other sandboxes are in benchmarks/peers.py.
 """
 
 from __future__ import annotations
@@ -53,11 +53,11 @@ def _time(action: Callable[[], object], repeat: int, pause: float = 0.0) -> list
 
 
 def compile_vs_cache() -> None:
-    print("\n== Module compile (empty cache) vs cached load, fresh process each ==")
+    print("\n== First use on a new machine (empty cache) vs cached load, fresh process each ==")
+    print("   (Python: warm-up compile + snapshot build + snapshot compile; minutes)")
     script = (
-        "import time, sys\nfrom sandbox.host.engine import shared_engine\n"
-        "from sandbox.host.module_cache import load_module\nfrom sandbox.runtimes import runtime_for\n"
-        "t = time.perf_counter(); load_module(shared_engine(), runtime_for(sys.argv[1]).binary)\n"
+        "import time, sys\nfrom sandbox.runtimes import runtime_for\n"
+        "t = time.perf_counter(); runtime_for(sys.argv[1]).prepare()\n"
         "print(time.perf_counter() - t)"
     )
     for runtime in RuntimeType:

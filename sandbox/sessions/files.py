@@ -9,7 +9,6 @@ a symlink anywhere on a path is refused, never resolved, however the guest races
 from __future__ import annotations
 
 import os
-import shutil
 import stat
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -19,7 +18,11 @@ from pydantic import BaseModel, ConfigDict
 from sandbox.core.errors import InvalidSessionIdError, SessionNotFoundError
 from sandbox.host import guest_tree
 from sandbox.sessions import changes
-from sandbox.sessions.metadata import load_metadata, pending_executions
+from sandbox.sessions.metadata import (
+    load_metadata,
+    pending_executions,
+    remove_session_directory,
+)
 from sandbox.sessions.workspace import (
     session_dir,
     sessions_root,
@@ -103,7 +106,7 @@ def delete_session_file(
 
 def delete_session_workspace(session_id: str, *, root: Path | None = None) -> None:
     """Remove the session entirely (workspace and metadata); its id can then be reused afresh."""
-    shutil.rmtree(session_workspace(session_id, root=root).parent)
+    remove_session_directory(session_workspace(session_id, root=root).parent)
 
 
 def prune_sessions(max_age_days: float, *, root: Path | None = None) -> PruneReport:
@@ -122,7 +125,7 @@ def prune_sessions(max_age_days: float, *, root: Path | None = None) -> PruneRep
         session_directory = base / info.session_id
         size = changes.total_bytes(changes.snapshot(session_directory))
         try:
-            shutil.rmtree(session_directory)
+            remove_session_directory(session_directory)
         except FileNotFoundError:
             continue  # another process pruned or deleted it first
         deleted += 1

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import threading
 import time
 from datetime import UTC, datetime
@@ -95,6 +96,18 @@ def flush(session_directory: Path | None = None) -> None:
     for directory, (runtime, count) in batch.items():
         with contextlib.suppress(OSError):  # a session deleted meanwhile has nothing to record
             record_execution(directory, runtime, count)
+
+
+def remove_session_directory(session_directory: Path) -> None:
+    """Delete a session's directory without racing the flusher's writes into it.
+
+    Its pending counts are dropped, and the deletion holds the lock every write holds, so no
+    write is half done inside the tree being removed; a later one finds no directory to write.
+    """
+    with _pending_lock:
+        _pending.pop(session_directory, None)
+    with _update_lock:
+        shutil.rmtree(session_directory)
 
 
 def _flush_forever() -> None:
