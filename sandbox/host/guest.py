@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+import wasmtime._wasi
+
 from sandbox.core.errors import GuestStartupError
 from sandbox.host.guest_store import CellRun
 from sandbox.host.limits import CellLimits
@@ -156,3 +158,14 @@ def _stop_all_guests() -> None:
     deadline = time.monotonic() + 2.0
     for guest in guests:
         guest.join(max(0.0, deadline - time.monotonic()))
+    while _live_output_callbacks() and time.monotonic() < deadline:
+        time.sleep(0.001)  # wasmtime's worker threads are releasing them
+
+
+def _live_output_callbacks() -> int:
+    """stdout/stderr callbacks wasmtime has not released yet (its registry, 49 or 50)."""
+    registry = wasmtime._wasi.CUSTOM_OUTPUTS
+    handles = getattr(registry, "handles", None)
+    if handles is not None:
+        return len(handles)
+    return sum(not isinstance(entry, int) for entry in registry.list)
