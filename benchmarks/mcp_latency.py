@@ -34,7 +34,7 @@ async def _over_mcp(calls: int) -> dict[str, list[float]]:
     server = StdioServerParameters(
         command=sys.executable,
         # A benchmark client calls far faster than the default per-client rate limit allows.
-        args=["-m", "sandbox.mcp.server", "--calls-per-minute", "100000", "--burst-calls", "1000"],
+        args=["-m", "sandbox.mcp.server"],  # stdio is not rate limited
         env={"LLM_WASM_SANDBOX_HOME": tempfile.mkdtemp(prefix="mcp-bench-")},
     )
     samples: dict[str, list[float]] = {}
