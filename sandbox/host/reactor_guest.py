@@ -149,8 +149,8 @@ class ReactorGuest:
 
     def _finish(self, returned: int) -> CellRun:
         guest_store = self._guest_store
-        status = self._status
-        if returned != 0 or status is None:
+        status = self._status or 0  # the driver reports only statuses other than 0
+        if returned != 0:
             # The driver could not take or finish the cell (its own code failed, most likely
             # for want of memory): replace the interpreter, and keep its frames from the model.
             self._retire()
@@ -210,6 +210,16 @@ class ReactorGuest:
             answer = b""
         else:
             return _DOOR_NO_HOST
+        if not answer:  # nothing to allocate: a null pointer and a zero length
+            answer_pointer, answer_length_pointer = (
+                answer_pointer & 0xFFFFFFFF,
+                answer_length_pointer & 0xFFFFFFFF,
+            )
+            if max(answer_pointer, answer_length_pointer) + 4 > size:
+                return _DOOR_FAULT
+            memory.write(caller, bytes(4), answer_pointer)
+            memory.write(caller, bytes(4), answer_length_pointer)
+            return 0
         return self._answer(caller, memory, answer, answer_pointer, answer_length_pointer)
 
     def _answer(

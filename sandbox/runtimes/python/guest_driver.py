@@ -279,7 +279,8 @@ class _Session:
             _flush()
         except MemoryError:
             _reserve.release()
-        _host.call(_REPORT_STATUS + str(status).encode())
+        if status:  # a turn that returns without a report ran the cell cleanly
+            _host.call(_REPORT_STATUS + str(status).encode())
 
 
 def _warm_up() -> None:
