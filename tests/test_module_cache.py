@@ -58,3 +58,14 @@ def test_cache_clear_empties_the_cache(tmp_path: Path, monkeypatch: pytest.Monke
     monkeypatch.setenv("LLM_WASM_SANDBOX_CACHE_DIR", str(cache))
     assert clear_cache() > 0
     assert not list(cache.glob("*.cwasm"))
+
+
+def test_a_new_build_removes_older_builds_of_the_same_runtime(tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    older = cache / "quickjs-ng-0.17.0-00000000000000000000-wasmtime48.0.0-0-x86_64.cwasm"
+    older.write_bytes(b"an artifact of another wasmtime")
+    other_runtime = cache / "python-3.15.0-snapshot-0000-wasmtime49.0.0-0-x86_64.cwasm"
+    other_runtime.write_bytes(b"kept")
+    assert _start(cache).communicate(timeout=300)[0] == "prepared True\n"
+    assert not older.exists() and other_runtime.exists()

@@ -101,6 +101,7 @@ def load_compiled(
                 if module is None:
                     module = _compile(engine, what, wasm())
                     _write_artifact(artifact, bytes(module.serialize()))
+                    _remove_superseded(key, artifact)
         _loaded[key] = module
         return module
 
@@ -124,6 +125,15 @@ def clear_cache() -> int:
         freed += path.stat().st_size
         path.unlink(missing_ok=True)
     return freed
+
+
+def _remove_superseded(key: str, kept: Path) -> None:
+    """Delete older builds of the same runtime (another version of our driver, of wasmtime or
+    of the engine settings): each Python one is hundreds of megabytes."""
+    family = key.rsplit("-", 1)[0]
+    for path in cache_dir().glob(f"{family}-*.cwasm"):
+        if path != kept:
+            path.unlink(missing_ok=True)
 
 
 def _deserialize(engine: wasmtime.Engine, artifact: Path) -> wasmtime.Module | None:
