@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import shutil
 import stat
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -92,15 +93,24 @@ def read_file(root: Path, path: str | os.PathLike[str], *, max_bytes: int | None
     return data
 
 
-def write_file(root: Path, path: str | os.PathLike[str], data: bytes) -> None:
-    """Create or replace the regular file ``root/path``, making its directories."""
+def write_file(
+    root: Path, path: str | os.PathLike[str], data: bytes, *, exclusive: bool = False
+) -> None:
+    """Create or replace the regular file ``root/path``, making its directories.
+
+    With ``exclusive`` an existing entry (file, directory or link) is never replaced:
+    FileExistsError is raised instead, decided atomically by the kernel.
+    """
     parts = relative_parts(path)
     shown = os.fspath(path)
+    flags = os.O_WRONLY | os.O_CREAT | _FILE_FLAGS | (os.O_EXCL if exclusive else 0)
     with open_directory(root, parts[:-1], create=True, shown=shown) as parent:
         try:
-            descriptor = os.open(
-                parts[-1], os.O_WRONLY | os.O_CREAT | _FILE_FLAGS, 0o644, dir_fd=parent
-            )
+            descriptor = os.open(parts[-1], flags, 0o644, dir_fd=parent)
+        except FileExistsError:
+            raise FileExistsError(
+                f"workspace path {shown!r} already exists; pass overwrite=True to replace it"
+            ) from None
         except OSError as error:
             raise _path_error(shown, parts, error, parent) from None
     with os.fdopen(descriptor, "wb") as stream:
@@ -129,6 +139,29 @@ def remove_file(root: Path, path: str | os.PathLike[str]) -> None:
             )
         # Unlinking never follows a link, so a swap since the check deletes only a link.
         os.unlink(parts[-1], dir_fd=parent)
+
+
+def remove_tree(root: Path, path: str | os.PathLike[str]) -> None:
+    """Delete the file or directory tree ``root/path``; links inside are removed, not followed.
+
+    A link as ``path`` itself is refused, like everywhere else.
+    """
+    parts = relative_parts(path)
+    shown = os.fspath(path)
+    with open_directory(root, parts[:-1], shown=shown) as parent:
+        try:
+            mode = os.stat(parts[-1], dir_fd=parent, follow_symlinks=False).st_mode
+        except OSError as error:
+            raise _path_error(shown, parts, error, parent) from None
+        if stat.S_ISLNK(mode):
+            raise WorkspacePathError(
+                f"workspace path {shown!r} is the symlink {shown!r}; use {ALLOWED_PATHS}"
+            )
+        if stat.S_ISDIR(mode):
+            # The descriptor-based rmtree never follows a link, whatever the guest swaps in.
+            shutil.rmtree(parts[-1], dir_fd=parent)
+        else:
+            os.unlink(parts[-1], dir_fd=parent)
 
 
 @dataclass

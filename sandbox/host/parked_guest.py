@@ -92,7 +92,7 @@ class ParkedGuest:
         boot = self._replies.get()
         if not boot.guest_alive:
             self.close()
-            raise boot_failure(self.spec, boot)
+            raise _boot_failure(self.spec, boot)
         self._ready = True
 
     def run_cell(self, code: str, limits: CellLimits) -> CellRun:
@@ -185,16 +185,11 @@ class ParkedGuest:
         guest_store = self._guest_store
         assert guest_store is not None
         out_of_memory = bool(status & poll.STATUS_MEMORY_ERROR)
-        # A driver too full to take the cell asks to be replaced; the caller then closes it.
-        too_full = bool(status & poll.STATUS_DRIVER_OUT_OF_MEMORY)
-        if too_full:
-            self._alive = False
         self._replies.put(
             guest_store.report(
                 status & 0xFF,
                 trap=TrapReason.MEMORY_LIMIT if out_of_memory else None,
-                trap_message=memory_error_message(too_full) if out_of_memory else "",
-                guest_alive=not too_full,
+                trap_message="the guest ran out of memory" if out_of_memory else "",
             )
         )
         limits = self._requests.get()
@@ -204,16 +199,7 @@ class ParkedGuest:
         guest_store.begin_cell(limits)
 
 
-def memory_error_message(too_full: bool) -> str:
-    if too_full:
-        return (
-            "the interpreter's memory is full of the session's data, so it could not take the "
-            "cell; it was replaced by a fresh one"
-        )
-    return "the guest ran out of memory (MemoryError)"
-
-
-def boot_failure(spec: BootSpec, boot: CellRun) -> GuestStartupError:
+def _boot_failure(spec: BootSpec, boot: CellRun) -> GuestStartupError:
     """The error for an interpreter that could not boot, with the hint the reason allows."""
     detail = boot.stderr.text().strip() or boot.trap_message
     hint = (

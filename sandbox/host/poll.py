@@ -33,10 +33,9 @@ from dataclasses import dataclass
 HYPERCALL_BASE_MS = 1 << 42
 HYPERCALL_TOKEN_BITS = 32
 HYPERCALL_STATUS_RANGE = 1 << 10
-# Status bits the drivers set (the low byte is the exit code): the cell died of MemoryError;
-# the interpreter is too full to take another cell (the host replaces it).
+# Status bit the driver sets when the cell died of running out of memory (the low byte is the
+# exit code).
 STATUS_MEMORY_ERROR = 0x100
-STATUS_DRIVER_OUT_OF_MEMORY = 0x200
 
 _NANOS = 1_000_000_000
 _NANOS_PER_MS = 1_000_000
