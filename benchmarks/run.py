@@ -2,6 +2,7 @@
 
     python benchmarks/run.py            # all benchmarks
     python benchmarks/run.py --quick    # fewer iterations
+    python benchmarks/run.py --skip-compile   # without the first-use compile (minutes)
 
 Figures: first compile vs cached load, fresh-interpreter latency (pool warm, and back to
 back), boot without the pool, session call latency, 1 vs 2 thread throughput, and the RSS of
@@ -183,10 +184,14 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--quick", action="store_true", help="fewer iterations")
+    parser.add_argument(
+        "--skip-compile", action="store_true", help="skip the first-use compile (minutes)"
+    )
     args = parser.parse_args()
     repeat = 40 if args.quick else 200
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} cores")
-    compile_vs_cache()
+    if not args.skip_compile:
+        compile_vs_cache()
     session_calls(repeat * 5)  # before the pool benchmarks, whose refills would still be running
     fresh_interpreter(repeat // 2)
     parallel_throughput(20 if args.quick else 60)

@@ -305,9 +305,10 @@ class SandboxTools:
     def list_runtimes(self, ctx: Context[Any, Any]) -> Annotated[CallToolResult, RuntimesOutput]:
         self._admit(ctx)
         notes = {
-            RuntimeType.PYTHON: "CPython compiled to WebAssembly (WASI): the standard library "
-            "and a few pure-Python packages (see list_available_packages). "
-            "A cell's last expression is printed like in a REPL.",
+            RuntimeType.PYTHON: "CPython 3.15 compiled to WebAssembly (WASI): the standard "
+            "library plus numpy, pandas, scipy, scikit-learn, matplotlib and more (see "
+            "list_available_packages). A cell's last expression is printed like in a REPL; a "
+            "figure left open comes back as a PNG.",
             RuntimeType.JAVASCRIPT: "QuickJS-NG: ES2023 with top-level await, no Node.js or "
             "browser APIs. File helpers such as readText/writeText are globals.",
         }
