@@ -29,6 +29,7 @@ _SANDBOX_CLASSES: dict[RuntimeType, type[Sandbox]] = {
 
 _pools: dict[tuple[BootSpec, Path], WarmPool] = {}
 _pools_lock = threading.Lock()
+_cleaned_roots: set[Path] = set()
 
 
 def create_sandbox(
@@ -45,8 +46,9 @@ def create_sandbox(
 ) -> Sandbox:
     """A sandbox for ``runtime`` under ``policy``.
 
-    Without ``session_id`` a new session (UUID) is created and its interpreter comes from a
-    warm pool, so the first call does not wait for a boot. With ``session_id`` that session's
+    Without ``session_id`` a new session (UUID) is created; a JavaScript interpreter comes
+    from a warm pool, so the first call does not wait for its boot (a Python interpreter is
+    instantiated from its snapshot, which is cheaper than keeping spares). With ``session_id`` that session's
     workspace is reopened (or created under that name) and a fresh interpreter boots for it.
 
     With ``auto_persist_globals`` the session's globals (picklable Python values and imported
@@ -75,7 +77,11 @@ def create_sandbox(
     spec = boot_spec(runtime_type, policy, auto_persist_globals)
     layout = resolve_layout(None, workspace_root, storage_adapter)
     reopened = False
-    if session_id is None and not layout.legacy:
+    if not layout.legacy:
+        _remove_orphans_once(layout.root)
+    # A warm pool only pays where a boot is slow (QuickJS runs its driver); a Python boot is an
+    # instantiation of the snapshot, cheaper than keeping spares and refilling them.
+    if session_id is None and not layout.legacy and spec.program.warm_pool:
         guest, workspace = _pool(spec, layout.root).take()
         workspaces.adopt_spare(workspace)
         session_id = workspace.parent.name
@@ -151,11 +157,18 @@ def _pool(spec: BootSpec, root: Path) -> WarmPool:
         pool = _pools.get((spec, root))
         if pool is None:
             root.mkdir(parents=True, exist_ok=True)
-            if not any(known_root == root for _spec, known_root in _pools):
-                workspaces.remove_orphaned_spares(root)
             pool = WarmPool(spec, lambda: workspaces.spare_workspace(root), DEFAULT_POOL_SIZE)
             _pools[(spec, root)] = pool
         return pool
+
+
+def _remove_orphans_once(root: Path) -> None:
+    """The first sandbox of this process under ``root`` removes what dead processes left."""
+    with _pools_lock:
+        if root in _cleaned_roots:
+            return
+        _cleaned_roots.add(root)
+    workspaces.remove_orphaned_spares(root)
 
 
 @atexit.register

@@ -59,6 +59,8 @@ class GuestProgram(Protocol):
     """What a language runtime tells the host about its interpreter."""
 
     name: str
+    # Whether new sandboxes take interpreters booted ahead of demand (worth it for slow boots).
+    warm_pool: bool
 
     @property
     def binary(self) -> GuestBinary: ...

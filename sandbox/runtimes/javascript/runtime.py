@@ -28,6 +28,7 @@ _DISTRIBUTION = "qjs-wasi-reactor.wasm"
 
 class JavaScriptRuntime:
     name = "javascript"
+    warm_pool = True
     cell_file = "cell.js"
 
     @cached_property

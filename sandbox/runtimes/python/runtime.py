@@ -56,6 +56,7 @@ def _pinned(name: str, artifact: str, sha256: str) -> GuestBinary:
 
 class PythonRuntime:
     name = "python"
+    warm_pool = False
 
     @cached_property
     def binary(self) -> GuestBinary:
