@@ -118,9 +118,13 @@ def test_file_api_against_a_guest_swapping_a_directory_for_a_link(tmp_path: Path
                 sandbox.execute(
                     "import os, time\nopen('swapping', 'w').close()\n"
                     "end = time.monotonic() + 3\nn = 0\n"
+                    "swaps = [('d', 'real'), ('evil', 'd'), ('d', 'evil'), ('real', 'd')]\n"
                     "while time.monotonic() < end:\n"
-                    "    os.rename('d', 'real'); os.rename('evil', 'd')\n"
-                    "    os.rename('d', 'evil'); os.rename('real', 'd'); n += 1\n"
+                    "    for old, new in swaps:\n"
+                    "        try:\n"
+                    "            os.rename(old, new); n += 1\n"
+                    "        except OSError:\n"  # the host's write may have made a new 'd'
+                    "            pass\n"
                     "print(n)"
                 )
             )
@@ -146,7 +150,7 @@ def test_file_api_against_a_guest_swapping_a_directory_for_a_link(tmp_path: Path
                     reads += 1
                     assert data == b"harmless"
         worker.join()
-        assert reads > 0 and refused > 0, (reads, refused)
+        assert reads > 0 and refused > 0, (reads, refused, swaps)
     assert sorted(path.name for path in outside.iterdir()) == ["secret.txt", "victim.txt"]
     assert (outside / "victim.txt").read_text() == "must survive"
 

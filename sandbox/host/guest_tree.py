@@ -125,15 +125,7 @@ def remove_file(root: Path, path: str | os.PathLike[str]) -> None:
     parts = relative_parts(path)
     shown = os.fspath(path)
     with open_directory(root, parts[:-1], shown=shown) as parent:
-        try:
-            mode = os.stat(parts[-1], dir_fd=parent, follow_symlinks=False).st_mode
-        except OSError as error:
-            raise _path_error(shown, parts, error, parent) from None
-        if stat.S_ISLNK(mode):
-            raise WorkspacePathError(
-                f"workspace path {shown!r} is the symlink {shown!r}; use {ALLOWED_PATHS}"
-            )
-        if stat.S_ISDIR(mode):
+        if stat.S_ISDIR(_unlinked_mode(parent, parts, shown)):
             raise WorkspacePathError(
                 f"workspace path {shown!r} is a directory; delete files one by one"
             )
@@ -149,15 +141,7 @@ def remove_tree(root: Path, path: str | os.PathLike[str]) -> None:
     parts = relative_parts(path)
     shown = os.fspath(path)
     with open_directory(root, parts[:-1], shown=shown) as parent:
-        try:
-            mode = os.stat(parts[-1], dir_fd=parent, follow_symlinks=False).st_mode
-        except OSError as error:
-            raise _path_error(shown, parts, error, parent) from None
-        if stat.S_ISLNK(mode):
-            raise WorkspacePathError(
-                f"workspace path {shown!r} is the symlink {shown!r}; use {ALLOWED_PATHS}"
-            )
-        if stat.S_ISDIR(mode):
+        if stat.S_ISDIR(_unlinked_mode(parent, parts, shown)):
             # The descriptor-based rmtree never follows a link, whatever the guest swaps in.
             shutil.rmtree(parts[-1], dir_fd=parent)
         else:
@@ -267,6 +251,19 @@ def _path_error(shown: str, reached: tuple[str, ...], error: OSError, parent: in
     if isinstance(error, IsADirectoryError):
         return WorkspacePathError(f"workspace path {shown!r} is a directory, not a file")
     return error
+
+
+def _unlinked_mode(parent: int, parts: tuple[str, ...], shown: str) -> int:
+    """The mode of the last component in ``parent``, refused if it is a link."""
+    try:
+        mode = os.stat(parts[-1], dir_fd=parent, follow_symlinks=False).st_mode
+    except OSError as error:
+        raise _path_error(shown, parts, error, parent) from None
+    if stat.S_ISLNK(mode):
+        raise WorkspacePathError(
+            f"workspace path {shown!r} is the symlink {shown!r}; use {ALLOWED_PATHS}"
+        )
+    return mode
 
 
 def _is_link(parent: int, name: str) -> bool:
