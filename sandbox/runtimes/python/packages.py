@@ -34,7 +34,16 @@ PACKAGES_GUEST_PATH = "/packages"
 SESSION_PACKAGES_DIR = ".sandbox-packages"
 
 # Distribution names, as pip knows them.
-CURATED_PACKAGES = ("markdown",)
+CURATED_PACKAGES = (
+    "markdown",
+    "PyPDF2",
+    "odfpy",
+    "mammoth",
+    "cobble",  # mammoth's dependency
+    "certifi",
+    "idna",
+    "urllib3",
+)
 _NATIVE_SUFFIXES = (".so", ".pyd", ".dylib")
 _PURE_WHEEL = re.compile(
     r"^(?P<name>[^-]+)-(?P<version>[^-]+)(-\d[^-]*)?-(?P<py>[^-]+)-none-any\.whl$"
