@@ -18,15 +18,37 @@ from sandbox import RuntimeType, Sandbox, create_sandbox
 
 JS_UTILS = Path(sandbox.__file__).parent / "runtimes" / "javascript" / "guest_utils.js"
 PYTHON_NAMES = [
+    "cat",
+    "chunk",
+    "copy_tree",
+    "cp",
     "csv_to_json",
+    "diff",
+    "echo",
     "file_info",
+    "filter_by",
     "find",
     "grep",
+    "group_by",
     "head",
     "json_to_csv",
+    "ls",
+    "map_items",
+    "mkdir",
+    "mv",
+    "read_json",
+    "remove_tree",
+    "rm",
+    "sed",
+    "sort_by",
     "tail",
+    "touch",
     "tree",
+    "unique",
+    "walk",
     "wc",
+    "write_json",
+    "xml_to_dict",
 ]
 JS_NAMES = "find tree grep head tail wc csvToJson jsonToCsv fileInfo"
 PEOPLE_CSV = '\ufeffid,name,note\r\n007,Ann,"hi, there"\r\n\r\n8,Bob\r\n9,Cy,"two\nlines"\r\n'

@@ -3,8 +3,9 @@
 Between two turns the wasm stack is empty, so no thread waits inside the interpreter: a cell
 runs on the caller's thread (under its sandbox's lock), ends when ``turn`` returns, and no
 guest code can end it early or answer for the next one. The cell's source and the session's
-settings reach the guest driver through the reactor's host door (``host.call``, which the
-guest calls as ``_host.call``), and the driver reports the cell's status the same way.
+settings are the turn's own source, a call of the driver with them as a bytes literal; the
+driver reports a status other than 0 through the reactor's host door (``host.call``, which
+the guest calls as ``_host.call``).
 
 Fresh instances come from the runtime's snapshot module: its data segments already hold an
 interpreter with the driver loaded, mapped copy-on-write, so a boot is an instantiation.
@@ -28,12 +29,9 @@ from sandbox.host.guest_store import GuestStore
 from sandbox.host.limits import CellLimits, near_memory_limit
 from sandbox.host.wasi import GuestFilesystem
 
-# What the guest driver sends through the door, and what the host answers (protocol of ours).
-REQUEST_CELL = b"\x00cell"
+# What the guest driver sends through the door (a protocol of ours).
 REPORT_STATUS = b"\x00status "
 STATUS_MEMORY_ERROR = 0x100
-# The turn every cell is: the driver fetches the cell itself.
-_TURN_SOURCE = b"_sandbox_cell()"
 _DOOR_NO_HOST = -1
 _DOOR_FAULT = -2
 _U32 = struct.Struct("<I")
@@ -56,7 +54,6 @@ class ReactorGuest:
     def __init__(self, spec: BootSpec, program: ReactorProgram, workspace: Path) -> None:
         self.spec = spec
         self._turn_lock = threading.Lock()
-        self._cell = b""
         self._status: int | None = None
         self._alive = True
         self._guest_store = GuestStore(
@@ -108,23 +105,24 @@ class ReactorGuest:
         with self._turn_lock:
             if not self._alive:
                 raise RuntimeError("this guest has stopped; boot a new one")
-            self._cell = self._header() + code.encode("utf-8", errors="surrogatepass")
+            # The cell travels inside the turn's source as a bytes literal: one copy into the
+            # guest, no call back out to fetch it.
+            payload = self._header() + code.encode("utf-8", errors="surrogatepass")
+            source = b"_sandbox_cell(" + repr(payload).encode("ascii") + b")"
             self._status = None
             guest_store = self._guest_store
             guest_store.begin_cell(limits)
             store, memory = guest_store.store, guest_store.memory
             assert store is not None and memory is not None
             try:
-                pointer = self._call(self._alloc, store, len(_TURN_SOURCE)) & 0xFFFFFFFF
-                if pointer == 0:  # not even a few bytes free: the interpreter is full
+                pointer = self._call(self._alloc, store, len(source)) & 0xFFFFFFFF
+                if pointer == 0:  # no room even for the cell: the interpreter is full
                     return self._finish(-1)
-                memory.write(store, _TURN_SOURCE, pointer)
-                returned = self._call(self._turn, store, pointer, len(_TURN_SOURCE))
+                memory.write(store, source, pointer)
+                returned = self._call(self._turn, store, pointer, len(source))
             except Exception as error:  # traps, exits: the interpreter is not trusted again
                 self._retire()
                 return guest_store.stopped_by(error)
-            finally:
-                self._cell = b""
             return self._finish(returned)
 
     def close(self) -> None:
@@ -200,49 +198,19 @@ class ReactorGuest:
         if pointer + length > size:
             return _DOOR_FAULT
         request = bytes(memory.read(caller, pointer, pointer + length))
-        if request == REQUEST_CELL:
-            answer = self._cell
-        elif request.startswith(REPORT_STATUS):
-            try:
-                self._status = int(request[len(REPORT_STATUS) :])
-            except ValueError:
-                return _DOOR_FAULT
-            answer = b""
-        else:
+        if not request.startswith(REPORT_STATUS):
             return _DOOR_NO_HOST
-        if not answer:  # nothing to allocate: a null pointer and a zero length
-            answer_pointer, answer_length_pointer = (
-                answer_pointer & 0xFFFFFFFF,
-                answer_length_pointer & 0xFFFFFFFF,
-            )
-            if max(answer_pointer, answer_length_pointer) + 4 > size:
-                return _DOOR_FAULT
-            memory.write(caller, bytes(4), answer_pointer)
-            memory.write(caller, bytes(4), answer_length_pointer)
-            return 0
-        return self._answer(caller, memory, answer, answer_pointer, answer_length_pointer)
-
-    def _answer(
-        self,
-        caller: wasmtime.Caller,
-        memory: wasmtime.Memory,
-        answer: bytes,
-        answer_pointer: int,
-        answer_length_pointer: int,
-    ) -> int:
-        alloc = caller["host_alloc"]
-        assert isinstance(alloc, wasmtime.Func)
         try:
-            target = int(alloc(caller, len(answer))) & 0xFFFFFFFF
-        except Exception:  # a trap inside malloc (fuel, deadline): stop the guest, never raise
-            self._guest_store.interrupt()
+            self._status = int(request[len(REPORT_STATUS) :])
+        except ValueError:
             return _DOOR_FAULT
-        size = memory.data_len(caller)
-        if target == 0 or target + len(answer) > size:
+        # The answer is empty: a null pointer and a zero length, nothing to allocate.
+        answer_pointer, answer_length_pointer = (
+            answer_pointer & 0xFFFFFFFF,
+            answer_length_pointer & 0xFFFFFFFF,
+        )
+        if max(answer_pointer, answer_length_pointer) + 4 > size:
             return _DOOR_FAULT
-        if max(answer_pointer & 0xFFFFFFFF, answer_length_pointer & 0xFFFFFFFF) + 4 > size:
-            return _DOOR_FAULT
-        memory.write(caller, answer, target)
-        memory.write(caller, _U32.pack(target), answer_pointer & 0xFFFFFFFF)
-        memory.write(caller, _U32.pack(len(answer)), answer_length_pointer & 0xFFFFFFFF)
+        memory.write(caller, bytes(4), answer_pointer)
+        memory.write(caller, bytes(4), answer_length_pointer)
         return 0

@@ -1,10 +1,10 @@
 """The driver that runs *inside* the WebAssembly CPython 3.15 reactor, never on the host.
 
 The reactor keeps one interpreter alive and the host runs each cell as a *turn*: it calls the
-module's ``turn`` export with the tiny source ``_sandbox_cell()``, which ends when the cell
-ends, so nothing in the guest decides where a cell stops. The cell itself and the session's
-settings come through the reactor's host door (``_host.call``), the status goes back the same
-way, and the user's code runs in a namespace of its own, never in the reactor's ``__main__``.
+module's ``turn`` export with the source ``_sandbox_cell(b"<settings>\n<cell>")``, which ends
+when the cell ends, so nothing in the guest decides where a cell stops. A status other than 0
+goes back through the reactor's host door (``_host.call``), and the user's code runs in a
+namespace of its own, never in the reactor's ``__main__``.
 
 This file is loaded once, while the host builds the snapshot every fresh interpreter starts
 from, together with the modules cells and tracebacks need; so none of that costs a cell.
@@ -33,7 +33,6 @@ import _host
 
 _STATUS_MEMORY_ERROR = 0x100
 _CELL = "<cell>"
-_REQUEST_CELL = b"\x00cell"
 _REPORT_STATUS = b"\x00status "
 _PACKAGES = "/packages"
 # Freed when a cell dies of MemoryError, so the driver can still report it while the cell's
@@ -266,8 +265,10 @@ class _Session:
         if self.globals_dir:
             _restore_globals(self.namespace, self.globals_dir)
 
-    def run(self) -> None:
-        header, _, source = _host.call(_REQUEST_CELL).partition(b"\n")
+    def run(self, payload: bytes) -> None:
+        """One cell: ``payload`` is the session's settings (a JSON line), then the source."""
+        header, _, source = payload.partition(b"\n")
+        del payload
         if not self.configured:
             self.configure(json.loads(header))
         _reserve.retake()
