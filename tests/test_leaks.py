@@ -51,7 +51,9 @@ class _Ended:
         self.closed = False
 
     def is_alive(self) -> bool:
-        return not self.closed and self.thread.is_alive()
+        if self.thread is threading.current_thread():
+            return not self.closed  # a reactor guest: it ends when its Store is closed
+        return self.thread.is_alive()  # a parked guest's thread still unwinds after the close
 
     def join(self, timeout: float) -> None:
         if self.thread is threading.current_thread():
