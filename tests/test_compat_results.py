@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 from sandbox import ExecutionPolicy, RuntimeType, SandboxResult, create_sandbox
-from sandbox.core.guidance import fuel_analysis
+from sandbox.core.fuel import fuel_analysis
 
 
 def test_sandbox_result_defaults_like_0_4() -> None:

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 import pytest
 
 from sandbox import ExecutionPolicy, RuntimeType, Sandbox, SandboxResult, create_sandbox
-from sandbox.core.guidance import error_guidance, fuel_analysis
+from sandbox.core.fuel import fuel_analysis
+from sandbox.core.guidance import error_guidance
 
 Guidance = dict[str, object]
 

@@ -1,10 +1,10 @@
 """Advice an LLM can act on, derived from what a failed (or truncated) call left behind.
 
-``Sandbox.execute`` stores :func:`error_guidance` in ``metadata["error_guidance"]`` and
-:func:`fuel_analysis` in ``metadata["fuel_analysis"]``. Both work only from the guest's stderr
-and the limits the call ran under, because that is all the model sees too; they are pure so
-they cannot slow down or break a call. The rules read the exact text the guest drivers print
-(``sandbox/runtimes/*/guest_driver.*``): a change to that format must be mirrored here, and
+``Sandbox.execute`` stores :func:`error_guidance` in ``metadata["error_guidance"]`` (and
+``sandbox.core.fuel.fuel_analysis`` in ``metadata["fuel_analysis"]``). It works only from the
+guest's stderr, as ``sandbox.core.tracebacks`` reads it, and the limits the call ran under,
+because that is all the model sees too; it is pure so it cannot slow down or break a call. A
+change to what the guest drivers print must be mirrored in ``tracebacks``, and
 ``tests/test_guidance.py`` provokes every rule with a real guest to catch the drift.
 """
 
@@ -18,125 +18,23 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import NamedTuple
 
+from sandbox.core.fuel import round_up
 from sandbox.core.result import TrapReason
+from sandbox.core.tracebacks import JAVASCRIPT, PARSERS, PYTHON, GuestError
 
 _MIB = 1024 * 1024
 # ExecutionPolicy's upper bounds: advice to raise a limit past them would be rejected.
 _MAX_MEMORY_BYTES = 4096 * _MIB
 _MAX_TIMEOUT_SECONDS = 3600.0
 
-_PYTHON = "python"
-_JAVASCRIPT = "javascript"
+_PYTHON = PYTHON
+_JAVASCRIPT = JAVASCRIPT
 
 # JavaScript examples declare nothing with top-level let/const: the session keeps such names,
 # so pasting an example twice, or over a name the user already has, would fail to redeclare.
 _JS_HELPERS = (
     "readText, writeText, appendText, readJson, writeJson, listDir, exists, makeDir, removeFile"
 )
-
-# --- Reading the guest's stderr -------------------------------------------------------------
-
-_PY_FRAME = re.compile(r'^  File "(?P<file>[^"]+)", line (?P<line>\d+)', re.MULTILINE)
-_PY_HEADER = re.compile(r"^(?P<name>[A-Za-z_][\w.]*)(?::[ ]?(?P<message>.*))?$")
-_PY_TRACEBACK = "Traceback (most recent call last):"
-_PY_CELL = "<cell>"
-_JS_FRAME = re.compile(r"^\s+at (?:(?P<func>\S+) \()?<evalScript>:(?P<line>\d+):(?P<column>\d+)")
-_JS_HEADER = re.compile(r"^(?:(?P<name>\w*Error): |(?P<uncaught>Uncaught) )(?P<message>.*)$")
-_JS_STACK_LINE = re.compile(r"^\s+at ")
-
-
-@dataclass(frozen=True)
-class _GuestError:
-    """The exception that ended the cell, as the guest driver printed it."""
-
-    name: str  # as printed: "json.decoder.JSONDecodeError", "ReferenceError", "Uncaught"
-    message: str
-    line: int | None  # innermost line of the user's cell
-    column: int | None
-    source: str | None  # the failing source line, when the traceback shows it
-    at_parse: bool  # the cell never compiled, so none of it ran
-    innermost_file: str | None  # where it was raised, e.g. a stdlib module path
-
-    @property
-    def short_name(self) -> str:
-        return self.name.rsplit(".", 1)[-1]
-
-
-def _parse_python(stderr: str) -> _GuestError | None:
-    """Read the last exception of a traceback; the driver prints it after any user output."""
-    frames = list(_PY_FRAME.finditer(stderr))
-    if not frames:
-        return _parse_python_without_frames(stderr)
-    header = next(
-        (
-            match
-            for text in stderr[frames[-1].end() :].splitlines()[1:]
-            if text and not text[0].isspace() and (match := _PY_HEADER.match(text))
-        ),
-        None,
-    )
-    if header is None:
-        return None
-    cell_frames = [frame for frame in frames if frame.group("file") == _PY_CELL]
-    source = None
-    if cell_frames:
-        after = stderr[cell_frames[-1].end() :].splitlines()[1:2]
-        source = after[0].strip() if after and after[0].startswith("    ") else None
-    return _GuestError(
-        name=header.group("name"),
-        message=header.group("message") or "",
-        line=int(cell_frames[-1].group("line")) if cell_frames else None,
-        column=None,
-        source=source or None,
-        at_parse=_PY_TRACEBACK not in stderr,
-        innermost_file=frames[-1].group("file"),
-    )
-
-
-def _parse_python_without_frames(stderr: str) -> _GuestError | None:
-    """An error raised before the cell had a frame, e.g. source containing a NUL byte."""
-    last = stderr.rstrip("\n").rsplit("\n", 1)[-1]
-    header = _PY_HEADER.match(last)
-    if header is None or not header.group("name").endswith(("Error", "Exception")):
-        return None
-    return _GuestError(
-        name=header.group("name"),
-        message=header.group("message") or "",
-        line=None,
-        column=None,
-        source=None,
-        at_parse=True,
-        innermost_file=None,
-    )
-
-
-def _parse_javascript(stderr: str) -> _GuestError | None:
-    """Read the driver's ``Name: message`` plus ``at`` lines, innermost frame first."""
-    lines = stderr.rstrip("\n").splitlines()
-    end = len(lines)
-    while end and _JS_STACK_LINE.match(lines[end - 1]):
-        end -= 1
-    header = next(
-        (match for text in reversed(lines[:end]) if (match := _JS_HEADER.match(text))), None
-    )
-    if header is None:
-        return None
-    frame = next((match for text in lines[end:] if (match := _JS_FRAME.match(text))), None)
-    return _GuestError(
-        name=header.group("name") or header.group("uncaught"),
-        message=header.group("message"),
-        line=int(frame.group("line")) if frame else None,
-        column=int(frame.group("column")) if frame else None,
-        source=None,
-        at_parse=frame is not None and frame.group("func") is None,
-        innermost_file=None,
-    )
-
-
-_PARSERS: dict[str, Callable[[str], _GuestError | None]] = {
-    _PYTHON: _parse_python,
-    _JAVASCRIPT: _parse_javascript,
-}
 
 
 @dataclass(frozen=True)
@@ -154,7 +52,7 @@ class _Call:
     memory_limit_bytes: int
     workspace: str
     stderr: str
-    error: _GuestError | None
+    error: GuestError | None
 
     @property
     def python(self) -> bool:
@@ -175,32 +73,26 @@ class _Advice(NamedTuple):
 _Rule = Callable[[_Call], _Advice | None]
 
 
-def _where(error: _GuestError) -> str:
+def _where(error: GuestError) -> str:
     if error.line is None:
         return ""
     return f" on line {error.line}" + (f", column {error.column}" if error.column else "")
 
 
-def _describe(error: _GuestError) -> str:
+def _describe(error: GuestError) -> str:
     return f"{error.name}: {error.message}" if error.message else error.name
 
 
-def _summary(error: _GuestError) -> str:
+def _summary(error: GuestError) -> str:
     return _describe(error) + _where(error)
 
 
 # --- Limit stops (trap_reason) ---------------------------------------------------------------
 
 
-def _round_up(value: int) -> int:
-    """Round up to two significant digits: a budget a person can read and type back."""
-    step: int = 10 ** max(0, len(str(value)) - 2)
-    return -(-value // step) * step
-
-
 def _out_of_fuel(call: _Call) -> _Advice:
     budget = call.fuel_budget
-    recommended = _round_up(2 * budget)
+    recommended = round_up(2 * budget)
     return _Advice(
         "OutOfFuel",
         f"The cell used its whole fuel budget of {budget:,} WebAssembly instructions and was "
@@ -533,7 +425,7 @@ _HINTS = (
 )
 
 
-def _hints(call: _Call, error: _GuestError) -> tuple[list[str], str | None]:
+def _hints(call: _Call, error: GuestError) -> tuple[list[str], str | None]:
     """Texts of every hint matching the exception, and the first hint example."""
     subject = error.message + "\n" + (error.source or "")
     texts, examples = [], []
@@ -548,7 +440,7 @@ def _hints(call: _Call, error: _GuestError) -> tuple[list[str], str | None]:
     return texts, next(iter(examples), None)
 
 
-def _exception_advice(call: _Call, error: _GuestError, error_type: str) -> _Advice:
+def _exception_advice(call: _Call, error: GuestError, error_type: str) -> _Advice:
     """Point at the failing line, add the matching hints, and say what state survived."""
     where = f"line {error.line}" if error.line else "the cell"
     code = f" (`{error.source}`)" if error.source else ""
@@ -961,9 +853,9 @@ def error_guidance(
     a NameError right after a reset means lost state, not a typo. Call it for every result;
     a clean success returns None, a truncated success still gets advice.
     """
-    parse = _PARSERS.get(runtime)
+    parse = PARSERS.get(runtime)
     if parse is None:
-        raise ValueError(f"runtime must be one of {sorted(_PARSERS)}, got {runtime!r}")
+        raise ValueError(f"runtime must be one of {sorted(PARSERS)}, got {runtime!r}")
     failed = exit_code != 0 or trap_reason is not None
     call = _Call(
         runtime=runtime,
@@ -1024,72 +916,3 @@ _EXTRA_DOCS = {
     "OutOfFuel": ("docs/errors.md#fuel-analysis",),
     "ModuleNotAvailable": ("docs/packages.md",),
 }
-
-
-# Upper bounds (percent of the budget, exclusive) of each status; at or past 100: exhausted.
-_FUEL_STATUSES = ((25.0, "efficient"), (60.0, "moderate"), (85.0, "warning"), (100.0, "critical"))
-_FUEL_EXHAUSTED = "exhausted"
-_FUEL_NEEDS_HEADROOM = frozenset({"warning", "critical", _FUEL_EXHAUSTED})
-
-
-_HEAVY_IMPORT = re.compile(
-    r"^\s*(?:import|from)\s+(numpy|pandas|scipy|matplotlib|sklearn|sympy|openpyxl|PIL)\b",
-    re.MULTILINE,
-)
-_LOOP = re.compile(r"^\s*(?:while\b|for\b.*\bin\b)|\bfor\s*\(|\bwhile\s*\(", re.MULTILINE)
-
-
-def _likely_causes(code: str | None, status: str) -> list[str]:
-    """What in the cell probably used the fuel; only said when the budget came close."""
-    if code is None or status not in _FUEL_NEEDS_HEADROOM:
-        return []
-    causes = []
-    packages = sorted(set(_HEAVY_IMPORT.findall(code)))
-    if packages:
-        causes.append(
-            f"Heavy package imports: {', '.join(packages)} (a second import in the same "
-            "session costs almost nothing)"
-        )
-    if _LOOP.search(code):
-        causes.append("Loops: their iteration count multiplies the cost of their body")
-    return causes
-
-
-def _recommendation(status: str, recommended: int | None, budget: int) -> str:
-    if recommended is None:
-        return f"The budget of {budget:,} instructions leaves ample headroom; no change needed."
-    if status == _FUEL_EXHAUSTED:
-        return (
-            f"The call ran out of fuel: raise ExecutionPolicy.fuel_budget to at least "
-            f"{recommended:,} or split the work over several calls."
-        )
-    return (
-        f"The call came close to its budget of {budget:,}: consider raising "
-        f"ExecutionPolicy.fuel_budget to {recommended:,} for similar workloads."
-    )
-
-
-def fuel_analysis(*, consumed: int, budget: int, code: str | None = None) -> dict[str, object]:
-    """Say how close a call came to its fuel budget, so the caller can size the next one.
-
-    A recommended budget (twice the consumption, rounded up) is given only once the call
-    came close enough that a slightly larger input would be stopped. ``recommendation`` (text)
-    and ``likely_causes`` (read from ``code`` when given) are always present, as in 0.4.x.
-    """
-    if budget <= 0:
-        raise ValueError(f"budget must be positive, got {budget}")
-    percent = consumed * 100 / budget
-    status = next((name for bound, name in _FUEL_STATUSES if percent < bound), _FUEL_EXHAUSTED)
-    analysis: dict[str, object] = {
-        "consumed": consumed,
-        "budget": budget,
-        "utilization_percent": round(percent, 1),
-        "status": status,
-    }
-    recommended = _round_up(2 * consumed) if status in _FUEL_NEEDS_HEADROOM else None
-    if recommended is not None:
-        analysis["recommended_budget"] = recommended
-        analysis["suggested_budget"] = recommended  # the 0.4.x README's name
-    analysis["recommendation"] = _recommendation(status, recommended, budget)
-    analysis["likely_causes"] = _likely_causes(code, status)
-    return analysis

@@ -11,7 +11,8 @@ from types import TracebackType
 import anyio.to_thread
 
 from sandbox.core.errors import SandboxClosedError
-from sandbox.core.guidance import error_guidance, fuel_analysis
+from sandbox.core.fuel import fuel_analysis
+from sandbox.core.guidance import error_guidance
 from sandbox.core.policy import ExecutionPolicy
 from sandbox.core.result import SandboxResult, TrapReason
 from sandbox.core.runtime_type import RuntimeType
