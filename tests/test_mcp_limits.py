@@ -100,7 +100,9 @@ async def test_a_client_cannot_hold_more_sessions_than_its_share() -> None:
 
 @pytest.mark.anyio
 async def test_write_file_respects_the_workspace_quota() -> None:
-    async with connect(policy=ExecutionPolicy(workspace_max_bytes=1000)) as client:
+    # Host writes are charged as the guest's are: the data plus 512 bytes per entry.
+    policy = ExecutionPolicy(workspace_max_bytes=3000, workspace_max_files=3)
+    async with connect(policy=policy) as client:
         created = await client.call_tool("create_session", {"language": "python"})
         assert created.structured_content is not None
         session = created.structured_content["session_id"]
@@ -109,14 +111,17 @@ async def test_write_file_respects_the_workspace_quota() -> None:
             arguments = {"session_id": session, "path": path, "content": "x" * size}
             return not (await client.call_tool("write_file", arguments)).is_error
 
-        assert await write("a.txt", 600)
-        assert not await write("b.txt", 600)
-        assert await write("a.txt", 900)  # replacing a file frees its old size first
+        assert await write("a.txt", 1200)
+        assert not await write("b.txt", 1200)  # 2 x (1200 + 512) > 3000
+        assert await write("a.txt", 2000)  # replacing a file frees its old size first
         full = await _error_text(
             client, "write_file", session_id=session, path="c", content="xx" * 60
         )
+        assert await write("a.txt", 10)
+        assert await write("b", 1) and await write("c", 1)
+        assert not await write("d", 1)  # a fourth entry: past workspace_max_files
 
-    assert "1000-byte quota" in full
+    assert "3000-byte quota" in full
 
 
 def test_idle_interpreters_are_freed_but_their_sessions_stay() -> None:

@@ -28,6 +28,7 @@ from pydantic import BaseModel, Field
 from sandbox.core.errors import SandboxError, SessionNotFoundError, WorkspacePathError
 from sandbox.core.policy import ExecutionPolicy
 from sandbox.core.runtime_type import RuntimeType
+from sandbox.host.guest_tree import INODE_BYTES
 from sandbox.mcp import pages, results
 from sandbox.mcp.descriptions import (
     CREATE_SESSION,
@@ -440,16 +441,22 @@ class SandboxTools:
             data = content.encode("utf-8")
         self._check_file_size(client, len(data), path)
         with self._registry.use(client, session_id) as live, _file_errors(path):
-            files = changes.snapshot(session_workspace(live.session_id))
-            files.pop(_normalised(path), None)  # the file being replaced does not count
-            others = sum(size for size, _ in files.values())
-            if others + len(data) > self._policy.workspace_max_bytes:
+            # The same accounting as the guest's own writes: data plus a cost per entry.
+            scan = changes.scan_workspace(
+                session_workspace(live.session_id), self._policy.workspace_max_files + 1
+            )
+            replaced = scan.files.get(_normalised(path))
+            others = scan.used_bytes - (replaced[0] if replaced else -INODE_BYTES)
+            too_many = replaced is None and scan.entries >= self._policy.workspace_max_files
+            if too_many or others + len(data) > self._policy.workspace_max_bytes:
                 raise self._reject(
                     client,
                     "workspace_full",
                     f"writing {len(data)} bytes would take the workspace past its "
-                    f"{self._policy.workspace_max_bytes}-byte quota ({others} bytes are used by "
-                    "other files); delete files from code or call reset_workspace first",
+                    f"{self._policy.workspace_max_bytes}-byte quota or its "
+                    f"{self._policy.workspace_max_files}-file limit ({others} bytes and "
+                    f"{scan.entries} entries are used by other files; each entry costs "
+                    f"{INODE_BYTES} bytes); delete files from code or call reset_workspace first",
                 )
             write_session_file(live.session_id, path, data)
         output = FileWrittenOutput(
