@@ -113,3 +113,31 @@ def test_exiting_with_live_guests_is_clean(tmp_path: Path) -> None:
         )
         assert done.returncode == 0 and done.stdout == "hi\n", done.stderr
         assert "panic" not in done.stderr, done.stderr
+
+
+_EXIT_DURING_A_PYTHON_CELL = """
+import threading
+from sandbox import ExecutionPolicy, create_sandbox
+sandbox = create_sandbox("python", ExecutionPolicy(timeout_seconds=600, fuel_budget=10**15))
+running = threading.Event()
+threading.Thread(
+    target=lambda: (running.set(), sandbox.execute("while True: pass")), daemon=True
+).start()
+running.wait()
+print("exiting")
+"""
+
+
+def test_exiting_during_a_running_python_cell_does_not_wait_for_its_deadline(
+    tmp_path: Path,
+) -> None:
+    env = {**os.environ, "LLM_WASM_SANDBOX_HOME": str(tmp_path)}
+    done = subprocess.run(
+        [sys.executable, "-c", _EXIT_DURING_A_PYTHON_CELL],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,  # the cell's own deadline is 600 s
+    )
+    assert done.stdout == "exiting\n", done.stderr
+    assert "panic" not in done.stderr

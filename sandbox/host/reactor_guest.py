@@ -32,6 +32,7 @@ from sandbox.host.wasi import GuestFilesystem
 # What the guest driver sends through the door (a protocol of ours).
 REPORT_STATUS = b"\x00status "
 STATUS_MEMORY_ERROR = 0x100
+_CLOSE_WAIT_SECONDS = 2.0
 _DOOR_NO_HOST = -1
 _DOOR_FAULT = -2
 _U32 = struct.Struct("<I")
@@ -126,11 +127,18 @@ class ReactorGuest:
             return self._finish(returned)
 
     def close(self) -> None:
-        """Free the interpreter now, or once the turn in progress ends."""
+        """Free the interpreter now, or once the turn in progress ends.
+
+        Only the exit clean-up can close a guest whose turn is still running (its sandbox's
+        lock keeps everyone else out); it does not wait out a cell's whole deadline.
+        """
         self._alive = False
         self._guest_store.wake()
-        with self._turn_lock:
-            self._guest_store.free()
+        if self._turn_lock.acquire(timeout=_CLOSE_WAIT_SECONDS):
+            try:
+                self._guest_store.free()
+            finally:
+                self._turn_lock.release()
 
     def join(self, timeout: float) -> None:
         """close() frees everything before it returns."""
