@@ -58,12 +58,9 @@ class ParkedGuest:
         self.spec = spec
         self._program = program
         self._workspace = workspace
-        self._control_dir = Path(tempfile.mkdtemp(prefix="llm-wasm-sandbox-control-"))
-        # Kept open for the guest's life: rewriting it in place is two syscalls per cell,
-        # where creating and truncating a file by name costs far more on overlay filesystems.
-        self._cell_fd = os.open(
-            self._control_dir / program.cell_file, os.O_RDWR | os.O_CREAT, 0o644
-        )
+        # Both made by the guest's thread (see _main) before it reports ready.
+        self._control_dir: Path | None = None
+        self._cell_fd = -1
         self._requests: queue.SimpleQueue[CellLimits | None] = queue.SimpleQueue()
         self._replies: queue.SimpleQueue[CellRun] = queue.SimpleQueue()
         self._hypercall_token = poll.new_hypercall_token()
@@ -74,12 +71,7 @@ class ParkedGuest:
         self._thread = threading.Thread(
             target=self._main, name=f"llm-wasm-sandbox-{program.name}", daemon=True
         )
-        try:
-            track(self, self._thread)
-        except GuestStartupError:
-            os.close(self._cell_fd)
-            shutil.rmtree(self._control_dir, ignore_errors=True)
-            raise
+        track(self, self._thread)
 
     @property
     def alive(self) -> bool:
@@ -132,13 +124,30 @@ class ParkedGuest:
     # --- guest thread -------------------------------------------------------------------
 
     def _main(self) -> None:
+        """Run the guest; everything it leaves on disk is made and removed on this thread.
+
+        The thread is tracked before it starts, so the exit clean-up always waits for it to
+        remove the control directory; a directory made by the starting thread could be made
+        just as the process exits, with nobody left to remove it.
+        """
         try:
             self._run_guest()
         finally:
             if self._guest_store is not None:
                 self._guest_store.free()
-            os.close(self._cell_fd)
-            shutil.rmtree(self._control_dir, ignore_errors=True)
+            if self._cell_fd >= 0:
+                os.close(self._cell_fd)
+            if self._control_dir is not None:
+                shutil.rmtree(self._control_dir, ignore_errors=True)
+
+    def _make_control_files(self) -> Path:
+        control_dir = self._control_dir = Path(tempfile.mkdtemp(prefix="llm-wasm-sandbox-control-"))
+        # Kept open for the guest's life: rewriting it in place is two syscalls per cell,
+        # where creating and truncating a file by name costs far more on overlay filesystems.
+        self._cell_fd = os.open(
+            control_dir / self._program.cell_file, os.O_RDWR | os.O_CREAT, 0o644
+        )
+        return control_dir
 
     def _run_guest(self) -> None:
         argv = self._program.argv(
@@ -150,6 +159,7 @@ class ParkedGuest:
             ]
         )
         try:
+            control_dir = self._make_control_files()
             guest_store = self._guest_store = GuestStore(
                 memory_bytes=self.spec.memory_bytes,
                 argv=argv,
@@ -157,7 +167,7 @@ class ParkedGuest:
                 filesystem=GuestFilesystem(
                     workspace=self._workspace,
                     workspace_guest_path=self.spec.workspace_guest_path,
-                    control_dir=self._control_dir,
+                    control_dir=control_dir,
                     read_only_mounts=self.spec.read_only_mounts,
                 ),
                 boot_limits=BOOT_LIMITS,
@@ -174,9 +184,12 @@ class ParkedGuest:
         except Exception as error:  # every guest failure becomes a result, never a host crash
             if self._closed:
                 return  # the trap we asked for on close: nobody waits for a result
-            if self._guest_store is None:
-                raise
-            ending = self._guest_store.stopped_by(error)
+            if self._guest_store is None:  # no interpreter yet: the host could not set one up
+                ending = CellRun(
+                    exit_code=-1, trap=TrapReason.GUEST_CRASH, trap_message=f"host set-up: {error}"
+                )
+            else:
+                ending = self._guest_store.stopped_by(error)
         self._alive = False
         ending.guest_alive = False
         self._replies.put(ending)
