@@ -73,7 +73,7 @@ class GuestStore:
         self.store.set_limits(memory_size=memory_bytes)
         self._deadline = 0.0
         self._fuel = 0
-        self.begin_cell(boot_limits)
+        self._boot_limits = boot_limits
         self._clock = poll.GuestClock()  # wasmtime starts the guest's monotonic clock here too
         self.store.set_wasi(
             build_wasi_config(
@@ -88,8 +88,13 @@ class GuestStore:
     def instantiate(
         self, module: wasmtime.Module, extra_imports: tuple[HostImport, ...] = ()
     ) -> wasmtime.Instance:
-        """Instantiate ``module`` with WASI, the quota router, our poll_oneoff and extras."""
+        """Instantiate ``module`` with WASI, the quota router, our poll_oneoff and extras.
+
+        The boot's limits start here, not when the store was made: getting ``module`` may
+        have meant compiling it first, minutes on a new machine, which is not the guest's time.
+        """
         store = self._live_store()
+        self.begin_cell(self._boot_limits)
         engine = shared_engine()
         linker = wasmtime.Linker(engine)
         linker.allow_shadowing = True
