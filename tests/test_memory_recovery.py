@@ -36,8 +36,12 @@ def test_memory_freed_by_the_user_is_usable_again() -> None:
         assert again.success and again.stdout == "52428800\n", again.stderr
 
 
-def test_an_interpreter_too_full_to_read_a_cell_is_replaced_and_says_so() -> None:
-    """A cell that fills memory and swallows its own MemoryErrors leaves no room at all."""
+def test_a_session_too_full_to_compile_a_cell_says_so_and_keeps_its_data() -> None:
+    """A cell that fills memory and swallows its own MemoryErrors leaves no room for the next.
+
+    The next cell cannot even be compiled: it reports the memory limit with its guidance
+    (never the driver's frames), and the session keeps its data, so the model can free it.
+    """
     with create_sandbox(RuntimeType.PYTHON, ExecutionPolicy(memory_bytes=128 << 20)) as sandbox:
         filled = sandbox.execute(
             "l = []\nfor size in (1 << 20, 1 << 12, 64):\n    try:\n"
@@ -46,10 +50,11 @@ def test_an_interpreter_too_full_to_read_a_cell_is_replaced_and_says_so() -> Non
         )
         assert filled.success and filled.stdout == "filled\n"
         refused = sandbox.execute("print('alive')")
-        assert refused.metadata["trap_reason"] == "memory_limit"
-        assert refused.metadata["session_reset"] is True
-        assert refused.metadata["session_reset_reason"] == "memory_limit"
+        assert not refused.success and refused.metadata["trap_reason"] == "memory_limit"
         assert refused.metadata["error_guidance"]["error_type"] == "MemoryLimit"
         assert "<string>" not in refused.stderr and "Traceback" not in refused.stderr
-        fresh = sandbox.execute("print('alive')")
-        assert fresh.success and fresh.stdout == "alive\n"
+        kept = sandbox.execute("print(len(l) > 0)\ndel l")
+        assert kept.success and kept.stdout == "True\n", kept.stderr
+        assert not kept.metadata.get("session_reset")
+        fresh = sandbox.execute("x = 'y' * (50 << 20)\nprint(len(x))")
+        assert fresh.success and fresh.stdout == "52428800\n", fresh.stderr

@@ -2,10 +2,10 @@
 
 Between two turns the wasm stack is empty, so no thread waits inside the interpreter: a cell
 runs on the caller's thread (under its sandbox's lock), ends when ``turn`` returns, and no
-guest code can end it early or answer for the next one. The cell's source and the session's
-settings are the turn's own source, a call of the driver with them as a bytes literal; the
-driver reports a status other than 0 through the reactor's host door (``host.call``, which
-the guest calls as ``_host.call``).
+guest code can end it early or answer for the next one. A turn's bytes are the session's
+settings (a JSON line) and the cell's source, which the snapshot's driver takes as they are;
+it reports a status other than 0 through the reactor's host door (``host.call``, which the
+guest calls as ``_host.call``).
 
 Fresh instances come from the runtime's snapshot module: its data segments already hold an
 interpreter with the driver loaded, mapped copy-on-write, so a boot is an instantiation.
@@ -24,6 +24,7 @@ import wasmtime
 from sandbox.core.errors import GuestStartupError
 from sandbox.core.result import TrapReason
 from sandbox.host.capture import OutputCapture
+from sandbox.host.export_call import I32Export
 from sandbox.host.guest import BOOT_LIMITS, BootSpec, CellRun, track
 from sandbox.host.guest_store import GuestStore
 from sandbox.host.limits import CellLimits, near_memory_limit
@@ -57,6 +58,9 @@ class ReactorGuest:
         self._turn_lock = threading.Lock()
         self._status: int | None = None
         self._alive = True
+        # The session's settings, which the driver applies at its first cell: a JSON line.
+        settings = {"workspace": spec.workspace_guest_path, "globals_dir": spec.globals_dir or ""}
+        self._settings = json.dumps(settings).encode() + b"\n"
         self._guest_store = GuestStore(
             memory_bytes=spec.memory_bytes,
             argv=["python"],
@@ -75,7 +79,8 @@ class ReactorGuest:
             store = self._guest_store.store
             assert store is not None
             exports = instance.exports(store)
-            self._alloc, self._turn = exports["host_alloc"], exports["turn"]
+            self._alloc = I32Export(store, exports["host_alloc"])
+            self._turn = I32Export(store, exports["turn"])
             reset = exports["__wasilibc_reset_preopens"]
             assert isinstance(reset, wasmtime.Func)
             # The snapshot remembers its builder's preopens; this instance has its own.
@@ -106,21 +111,19 @@ class ReactorGuest:
         with self._turn_lock:
             if not self._alive:
                 raise RuntimeError("this guest has stopped; boot a new one")
-            # The cell travels inside the turn's source as a bytes literal: one copy into the
-            # guest, no call back out to fetch it.
-            payload = self._header() + code.encode("utf-8", errors="surrogatepass")
-            source = b"_sandbox_cell(" + repr(payload).encode("ascii") + b")"
+            # One copy into the guest, no call back out to fetch the cell.
+            source = self._settings + code.encode("utf-8", errors="surrogatepass")
             self._status = None
             guest_store = self._guest_store
             guest_store.begin_cell(limits)
             store, memory = guest_store.store, guest_store.memory
             assert store is not None and memory is not None
             try:
-                pointer = self._call(self._alloc, store, len(source)) & 0xFFFFFFFF
+                pointer = self._alloc(store, len(source)) & 0xFFFFFFFF
                 if pointer == 0:  # no room even for the cell: the interpreter is full
                     return self._finish(-1)
                 memory.write(store, source, pointer)
-                returned = self._call(self._turn, store, pointer, len(source))
+                returned = self._turn(store, pointer, len(source))
             except Exception as error:  # traps, exits: the interpreter is not trusted again
                 self._retire()
                 return guest_store.stopped_by(error)
@@ -144,14 +147,6 @@ class ReactorGuest:
         """close() frees everything before it returns."""
 
     # --- helpers -------------------------------------------------------------------------
-
-    def _header(self) -> bytes:
-        """The session's settings, which the driver applies at its first cell."""
-        settings = {
-            "workspace": self.spec.workspace_guest_path,
-            "globals_dir": self.spec.globals_dir or "",
-        }
-        return json.dumps(settings).encode() + b"\n"
 
     def _finish(self, returned: int) -> CellRun:
         guest_store = self._guest_store
@@ -183,11 +178,6 @@ class ReactorGuest:
 
     def _retire(self) -> None:
         self._alive = False
-
-    @staticmethod
-    def _call(function: object, store: wasmtime.Store, *args: int) -> int:
-        assert isinstance(function, wasmtime.Func)
-        return int(function(store, *args))
 
     def _door(
         self,
