@@ -17,8 +17,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-import wasmtime._wasi
-
 from sandbox.core.errors import GuestStartupError
 from sandbox.host.guest_store import CellRun
 from sandbox.host.limits import CellLimits
@@ -146,11 +144,7 @@ def track(guest: LiveGuest, thread: threading.Thread | None = None) -> None:
 
 @atexit.register
 def _stop_all_guests() -> None:
-    """Close every guest and let it free its store and files before exit.
-
-    wasmtime frees a store's output callbacks later, from its own worker threads; one that
-    runs while Python finalizes aborts the process with a Rust panic, so they go now.
-    """
+    """Close every guest and let it free its store and files before exit."""
     global _exiting
     with _instances_lock:
         _exiting = True
@@ -160,14 +154,4 @@ def _stop_all_guests() -> None:
     deadline = time.monotonic() + 2.0
     for guest in guests:
         guest.join(max(0.0, deadline - time.monotonic()))
-    while _live_output_callbacks() and time.monotonic() < deadline:
-        time.sleep(0.001)  # wasmtime's worker threads are releasing them
 
-
-def _live_output_callbacks() -> int:
-    """stdout/stderr callbacks wasmtime has not released yet (its registry, 49 or 50)."""
-    registry = wasmtime._wasi.CUSTOM_OUTPUTS
-    handles = getattr(registry, "handles", None)
-    if handles is not None:
-        return len(handles)
-    return sum(not isinstance(entry, int) for entry in registry.list)

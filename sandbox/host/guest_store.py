@@ -65,7 +65,7 @@ class GuestStore:
         self._on_hypercall = on_hypercall
         self._hypercall_token = hypercall_token
         self._wake = threading.Event()
-        self.disk = DiskQuota()
+        self.disk = DiskQuota(self._write_output)
         self.stdout = OutputCapture(boot_limits.stdout_max_bytes)
         self.stderr = OutputCapture(boot_limits.stderr_max_bytes)
         self.memory: wasmtime.Memory | None = None
@@ -75,15 +75,7 @@ class GuestStore:
         self._fuel = 0
         self._boot_limits = boot_limits
         self._clock = poll.GuestClock()  # wasmtime starts the guest's monotonic clock here too
-        self.store.set_wasi(
-            build_wasi_config(
-                argv,
-                env.items(),
-                filesystem,
-                lambda data: self.stdout.write(data),
-                lambda data: self.stderr.write(data),
-            )
-        )
+        self.store.set_wasi(build_wasi_config(argv, env.items(), filesystem))
 
     def instantiate(
         self, module: wasmtime.Module, extra_imports: tuple[HostImport, ...] = ()
@@ -118,6 +110,9 @@ class GuestStore:
         self.memory = memory
         self.disk.attach(engine, store, memory)
         return instance
+
+    def _write_output(self, fd: int, data: bytes) -> None:
+        (self.stdout if fd == 1 else self.stderr).write(data)
 
     def begin_cell(self, limits: CellLimits) -> None:
         """Fresh fuel, deadline, disk budget and output captures for one cell (its thread)."""

@@ -7,7 +7,7 @@ read-only, and stdout/stderr go to bounded in-memory captures.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,14 +39,12 @@ def build_wasi_config(
     argv: list[str],
     env: Iterable[tuple[str, str]],
     filesystem: GuestFilesystem,
-    on_stdout: Callable[[bytes], int],
-    on_stderr: Callable[[bytes], int],
 ) -> wasmtime.WasiConfig:
+    """The guest's WASI context. Its stdout and stderr stay unset: the quota router serves
+    every write to fds 1 and 2 itself (see disk_quota.py), so WASI never sees one."""
     config = wasmtime.WasiConfig()
     config.argv = argv
     config.env = [list(pair) for pair in env]
-    config.stdout_custom = on_stdout
-    config.stderr_custom = on_stderr
     config.preopen_dir(str(filesystem.workspace), filesystem.workspace_guest_path, True)
     if filesystem.control_dir is not None:
         config.preopen_dir(str(filesystem.control_dir), CONTROL_GUEST_PATH, False)

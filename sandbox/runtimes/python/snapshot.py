@@ -16,12 +16,12 @@ from __future__ import annotations
 import hashlib
 import logging
 import tempfile
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import wasmtime
 
 from sandbox.core.errors import GuestStartupError
-from sandbox.host.capture import OutputCapture
 from sandbox.host.engine import engine_fingerprint
 from sandbox.host.module_cache import verify_binary
 from sandbox.host.wasm_snapshot import snapshot_module
@@ -56,14 +56,16 @@ def build(runtime: PythonRuntime) -> bytes:
     _log.warning("building the Python snapshot: a quick compile and one warm-up turn first")
     engine = _warm_up_engine()
     store = wasmtime.Store(engine)
-    stdout, stderr = OutputCapture(1 << 16), OutputCapture(1 << 16)
-    with tempfile.TemporaryDirectory(prefix="llm-wasm-sandbox-warm-up-") as workspace:
+    with tempfile.TemporaryDirectory(prefix="llm-wasm-sandbox-warm-up-") as scratch:
+        workspace, stderr = Path(scratch) / "app", Path(scratch) / "stderr"
+        workspace.mkdir()
         config = wasmtime.WasiConfig()
         config.argv = ["python"]
         config.env = [[name, value] for name, value in runtime.wasi_env().items()]
-        config.stdout_custom = stdout.write
-        config.stderr_custom = stderr.write
-        config.preopen_dir(workspace, "/app", True)
+        # A file, not a callback: wasmtime releases output callbacks late, from its own
+        # threads, which can abort a process (``prepare``) that exits right after.
+        config.stderr_file = str(stderr)
+        config.preopen_dir(str(workspace), "/app", True)
         for host, guest in runtime.guest_mounts():
             config.preopen_dir(str(host), guest, False)
         store.set_wasi(config)
@@ -85,7 +87,7 @@ def build(runtime: PythonRuntime) -> bytes:
         if returned != 0:
             raise GuestStartupError(
                 f"the Python driver failed to load in the warm-up (turn returned {returned}): "
-                f"{stderr.text()[-2000:]}"
+                f"{stderr.read_text(errors='replace')[-2000:]}"
             )
         image = bytearray(memory.read(store, 0, memory.data_len(store)))
         store.close()
