@@ -24,7 +24,8 @@ USER_POLICY_ENV = "LLM_WASM_SANDBOX_POLICY"
 
 _MIB = 1024 * 1024
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_RESERVED_GUEST_PATHS = ("/.sandbox", "/packages")
+# Python's curated packages, JavaScript's vendored ones (requireVendor), the driver's control.
+_RESERVED_GUEST_PATHS = ("/.sandbox", "/packages", "/data_js")
 
 
 def _packaged_policy_text() -> str:
