@@ -88,6 +88,13 @@ def build_server(
     async def client_ended(client: str) -> None:
         await anyio.to_thread.run_sync(registry.release_client, client, abandon_on_cancel=True)
 
+    tools = SandboxTools(
+        policy=policy,
+        limits=limits,
+        external_files=list(external_files),
+        registry=registry,
+        metrics=metrics,
+    ).tools()
     verifier = StaticTokenVerifier(auth_token) if auth_token is not None else None
     issuer = AnyHttpUrl(public_url)
     server: MCPServer[dict[str, Any]] = MCPServer(
@@ -95,6 +102,7 @@ def build_server(
         title="LLM WebAssembly sandbox",
         instructions=_INSTRUCTIONS,
         version=metadata.version("llm-wasm-sandbox"),
+        tools=tools,
         lifespan=_lifespan(registry, limits),
         log_level="WARNING",
         middleware=[
@@ -106,13 +114,6 @@ def build_server(
         if verifier is not None
         else None,
     )
-    SandboxTools(
-        policy=policy,
-        limits=limits,
-        external_files=list(external_files),
-        registry=registry,
-        metrics=metrics,
-    ).register(server)
     return server
 
 

