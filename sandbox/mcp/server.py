@@ -163,7 +163,10 @@ def serve(
             transport="http" if transport == "http" else "stdio",
         )
         if transport == "stdio":
-            server.run("stdio")
+            # A client that finds the server slow to exit after closing stdin sends SIGTERM
+            # (the SDK's after 2 s); unwinding still removes the staged files.
+            with _sigterm_unwinds():
+                server.run("stdio")
             return
         if auth_token is None:
             _log.warning("serving %s without authentication (loopback only)", _url(host, port))
@@ -342,11 +345,12 @@ def _policy_with_external(staging: Path) -> ExecutionPolicy:
 
 @contextmanager
 def _sigterm_unwinds() -> Iterator[None]:
-    """Make SIGTERM raise SystemExit while uvicorn serves.
+    """Make SIGTERM raise SystemExit while the server serves.
 
-    uvicorn shuts down gracefully on SIGTERM and then re-raises the signal; under the default
-    disposition that kills the process before the staging directory of the external files and
-    the spare interpreters' workspaces are removed. SystemExit unwinds through that cleanup.
+    uvicorn shuts down gracefully on SIGTERM and then re-raises the signal, and a stdio
+    client that finds the server slow to exit sends one; under the default disposition that
+    kills the process before the staging directory of the external files and the spare
+    interpreters' workspaces are removed. SystemExit unwinds through that cleanup.
     """
     if threading.current_thread() is not threading.main_thread():
         yield  # signals only reach the main thread, and uvicorn leaves them alone too
