@@ -106,7 +106,8 @@ async def test_badly_escaping_output_and_thousands_of_files_still_fit(tmp_path: 
             )
             assert not info.is_error and _size(info) <= _CAP
             workspace = info.structured_content
-            assert workspace is not None and workspace["file_count"] == 3002  # + saved output
+            assert workspace is not None and workspace["file_count"] == 3000
+            assert workspace["system_file_count"] == 2  # the saved stdout and stderr
             saved = await _read_all(session, output["session_id"], output["stderr_file"])
             assert saved == "\x02" * 900_000 + "\n"
 

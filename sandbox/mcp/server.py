@@ -46,6 +46,8 @@ from sandbox.mcp.session_registry import SessionRegistry
 from sandbox.mcp.tools import SandboxTools
 
 HTTP_PATH = "/mcp"
+# Set to 1 for llm-wasm-sandbox 0.4's JSON text content (the same as --legacy-text-content).
+LEGACY_TEXT_ENV = "LLM_WASM_SANDBOX_MCP_LEGACY_TEXT"
 TRANSPORTS: tuple[Transport, ...] = ("stdio", "http")
 # uvicorn's default too, stated so that the bound on a request head is explicit.
 _MAX_HEAD_BYTES = 16 * 1024
@@ -88,6 +90,13 @@ def build_server(
     async def client_ended(client: str) -> None:
         await anyio.to_thread.run_sync(registry.release_client, client, abandon_on_cancel=True)
 
+    tools = SandboxTools(
+        policy=policy,
+        limits=limits,
+        external_files=list(external_files),
+        registry=registry,
+        metrics=metrics,
+    ).tools()
     verifier = StaticTokenVerifier(auth_token) if auth_token is not None else None
     issuer = AnyHttpUrl(public_url)
     server: MCPServer[dict[str, Any]] = MCPServer(
@@ -95,6 +104,7 @@ def build_server(
         title="LLM WebAssembly sandbox",
         instructions=_INSTRUCTIONS,
         version=metadata.version("llm-wasm-sandbox"),
+        tools=tools,
         lifespan=_lifespan(registry, limits),
         log_level="WARNING",
         middleware=[
@@ -106,13 +116,6 @@ def build_server(
         if verifier is not None
         else None,
     )
-    SandboxTools(
-        policy=policy,
-        limits=limits,
-        external_files=list(external_files),
-        registry=registry,
-        metrics=metrics,
-    ).register(server)
     return server
 
 
@@ -124,11 +127,14 @@ def serve(
     external_files: Sequence[Path] = (),
     *,
     limits: ServerLimits | None = None,
+    storage_dir: Path | None = None,
 ) -> None:
     """Serve until the client disconnects (stdio) or the process is interrupted (HTTP).
 
-    Raises ServerConfigError, before anything starts, for an unknown transport, a
-    non-loopback HTTP address without a token, or unusable external files.
+    The external files are staged in a private directory, made inside ``storage_dir`` when
+    given (0.4's ``--storage-dir``) and removed at exit. Raises ServerConfigError, before
+    anything starts, for an unknown transport, a non-loopback HTTP address without a token,
+    or unusable external files.
     """
     if transport not in TRANSPORTS:
         raise ServerConfigError(f"unknown transport {transport!r}; use one of {TRANSPORTS}")
@@ -136,8 +142,17 @@ def serve(
     if transport == "http":
         check_http_exposure(host, auth_token)
     install_plain_logging()
-    with tempfile.TemporaryDirectory(prefix="llm-wasm-sandbox-external-") as staging:
-        names = stage_external_files(external_files, Path(staging))
+    if storage_dir is not None:
+        try:
+            storage_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise ServerConfigError(f"--storage-dir {storage_dir}: {error.strerror}") from None
+    with tempfile.TemporaryDirectory(
+        prefix="llm-wasm-sandbox-external-", dir=storage_dir
+    ) as staging:
+        names = stage_external_files(
+            external_files, Path(staging), max_bytes=limits.max_external_file_bytes
+        )
         policy = _policy_with_external(Path(staging)) if names else ExecutionPolicy()
         server = build_server(
             policy=policy,
@@ -148,7 +163,10 @@ def serve(
             transport="http" if transport == "http" else "stdio",
         )
         if transport == "stdio":
-            server.run("stdio")
+            # A client that finds the server slow to exit after closing stdin sends SIGTERM
+            # (the SDK's after 2 s); unwinding still removes the staged files.
+            with _sigterm_unwinds():
+                server.run("stdio")
             return
         if auth_token is None:
             _log.warning("serving %s without authentication (loopback only)", _url(host, port))
@@ -197,12 +215,36 @@ def main(argv: Sequence[str] | None = None) -> None:
         "variable, command lines are visible to other users). Required off loopback.",
     )
     parser.add_argument(
+        "--version", action="version", version=f"%(prog)s {metadata.version('llm-wasm-sandbox')}"
+    )
+    parser.add_argument(
         "--external-files",
-        nargs="+",
+        nargs="*",
         type=Path,
         default=[],
         metavar="PATH",
         help=f"Host files every session can read at {EXTERNAL_GUEST_PATH}/.",
+    )
+    parser.add_argument(
+        "--max-external-file-size-mb",
+        type=int,
+        metavar="MB",
+        help="Refuse to start if an --external-files file is larger than this (default: no limit).",
+    )
+    parser.add_argument(
+        "--storage-dir",
+        type=Path,
+        metavar="DIR",
+        help="Directory to stage the --external-files in (a private directory inside it, "
+        "removed at exit; default: the system's temporary directory).",
+    )
+    parser.add_argument(
+        "--legacy-text-content",
+        action="store_true",
+        default=os.environ.get(LEGACY_TEXT_ENV, "") not in ("", "0"),
+        help="Send each result's text as llm-wasm-sandbox 0.4's JSON {content, "
+        "structured_content, execution_time_ms, success} instead of readable text (default: "
+        f"${LEGACY_TEXT_ENV}=1 sets it).",
     )
     defaults = ServerLimits()
     parser.add_argument(
@@ -260,6 +302,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             auth_token=args.auth_token,
             external_files=args.external_files,
             limits=limits,
+            storage_dir=args.storage_dir,
         )
     except ServerConfigError as error:
         parser.error(str(error))
@@ -278,9 +321,15 @@ def _limits_from(args: argparse.Namespace) -> ServerLimits:
         "header_timeout_seconds": args.header_timeout,
         "retention_seconds": None if args.retention_hours is None else args.retention_hours * 3600,
     }
+    if args.max_external_file_size_mb is not None:
+        given["max_external_file_bytes"] = args.max_external_file_size_mb * 1024 * 1024
     settings = {name: value for name, value in given.items() if value is not None}
     rate_limited = args.calls_per_minute is not None or args.burst_calls is not None
-    return ServerLimits(**settings, rate_limit_stdio=rate_limited)
+    return ServerLimits(
+        **settings,
+        rate_limit_stdio=rate_limited,
+        legacy_text_content=args.legacy_text_content,
+    )
 
 
 def _policy_with_external(staging: Path) -> ExecutionPolicy:
@@ -296,11 +345,12 @@ def _policy_with_external(staging: Path) -> ExecutionPolicy:
 
 @contextmanager
 def _sigterm_unwinds() -> Iterator[None]:
-    """Make SIGTERM raise SystemExit while uvicorn serves.
+    """Make SIGTERM raise SystemExit while the server serves.
 
-    uvicorn shuts down gracefully on SIGTERM and then re-raises the signal; under the default
-    disposition that kills the process before the staging directory of the external files and
-    the spare interpreters' workspaces are removed. SystemExit unwinds through that cleanup.
+    uvicorn shuts down gracefully on SIGTERM and then re-raises the signal, and a stdio
+    client that finds the server slow to exit sends one; under the default disposition that
+    kills the process before the staging directory of the external files and the spare
+    interpreters' workspaces are removed. SystemExit unwinds through that cleanup.
     """
     if threading.current_thread() is not threading.main_thread():
         yield  # signals only reach the main thread, and uvicorn leaves them alone too

