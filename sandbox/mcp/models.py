@@ -83,6 +83,12 @@ class ExecutionOutput(_Output):
         description="Images the call wrote that did not fit in this result; fetch them with "
         "read_file(encoding='base64')."
     )
+    table_markdown: str | None = Field(
+        default=None,
+        description="When the code's last expression is a pandas DataFrame or Series: its "
+        "first and last rows (at most 10) and first 8 columns as a markdown table, for showing "
+        "to a user; stdout has the same value as a text table.",
+    )
     duration_ms: float
     fuel_consumed: int = Field(description="WebAssembly instructions the call used.")
     memory_used_bytes: int
