@@ -153,3 +153,18 @@ def test_long_values_are_truncated(js: Sandbox) -> None:
     assert long_string.endswith("'... 10000 more characters\n")
     wide = run(js, "Object.fromEntries(Array.from({length: 300}, (_, i) => [`k${i}`, {v: [i]}]))")
     assert "... 200 more properties" in wide and len(wide) < 5000
+
+
+def test_let_and_const_values_are_persisted_globals() -> None:
+    with create_sandbox(RuntimeType.JAVASCRIPT, auto_persist_globals=True) as sandbox:
+        result = sandbox.execute("let kept = [1, 2]; const fixed = 'x'; class Gone {}")
+        assert result.success, result.stderr
+        assert {"kept", "fixed"} <= set(result.metadata["persisted_globals"])
+        assert "Gone" in result.metadata["unsaved_globals"]
+        session_id = sandbox.session_id
+    reopened = create_sandbox(
+        RuntimeType.JAVASCRIPT, session_id=session_id, auto_persist_globals=True
+    )
+    with reopened:
+        assert run(reopened, "[kept, fixed]") == "[ [ 1, 2 ], 'x' ]\n"
+        assert run(reopened, "let kept = 3; kept") == "3\n"

@@ -311,7 +311,8 @@ class SandboxTools:
             "list_available_packages). A cell's last expression is printed like in a REPL; a "
             "figure left open comes back as a PNG.",
             RuntimeType.JAVASCRIPT: "QuickJS-NG: ES2023 with top-level await, no Node.js or "
-            "browser APIs. File helpers such as readText/writeText are globals.",
+            "browser APIs. File helpers such as readText/writeText are globals. A cell's "
+            "completion value is echoed as in the Node REPL, and cells can be run again.",
         }
         runtimes = [
             RuntimeInfo(
