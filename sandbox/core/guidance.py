@@ -30,8 +30,8 @@ _MAX_TIMEOUT_SECONDS = 3600.0
 _PYTHON = PYTHON
 _JAVASCRIPT = JAVASCRIPT
 
-# JavaScript examples declare nothing with top-level let/const: the session keeps such names,
-# so pasting an example twice, or over a name the user already has, would fail to redeclare.
+# JavaScript examples declare nothing with top-level let/const: a cell may re-declare those, but
+# not over a var or function the user already has of that name.
 _JS_HELPERS = (
     "readText, writeText, appendText, readJson, writeJson, listDir, exists, makeDir, removeFile"
 )
@@ -325,10 +325,10 @@ _HINTS = (
         _JAVASCRIPT,
         "SyntaxError",
         r"^redeclaration of '(?P<name>[^']+)'",
-        "'{name}' was already declared with let/const/class by an earlier cell, and "
-        "declarations persist in the session's global scope. Reuse it ({name} = ... if it was "
-        "declared with let), pick a new name, or wrap the cell in a block {{ ... }} so its "
-        "declarations stay local to the cell.",
+        "'{name}' is declared twice in one scope (top-level let/const/class of a cell can be "
+        "declared again, but not beside a var or function of that name, nor twice inside one "
+        "block or function). Reuse it ({name} = ...), pick a new name, or wrap the code in a "
+        "block {{ ... }} so its declarations stay local to it.",
         "{{\n  const {name} = 2;  // block-scoped: safe to run again\n  console.log({name});\n}}",
     ),
     _hint(

@@ -154,4 +154,3 @@ def _stop_all_guests() -> None:
     deadline = time.monotonic() + 2.0
     for guest in guests:
         guest.join(max(0.0, deadline - time.monotonic()))
-

@@ -44,6 +44,8 @@ class CellRun:
     stdout: OutputCapture = field(default_factory=lambda: OutputCapture(0))
     stderr: OutputCapture = field(default_factory=lambda: OutputCapture(0))
     fuel_consumed: int = 0
+    # A markdown table of the cell's last value (a DataFrame or Series), for MCP clients.
+    display_markdown: str | None = None
 
 
 class GuestStore:

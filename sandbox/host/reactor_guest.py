@@ -5,7 +5,8 @@ runs on the caller's thread (under its sandbox's lock), ends when ``turn`` retur
 guest code can end it early or answer for the next one. A turn's bytes are the session's
 settings (a JSON line) and the cell's source, which the snapshot's driver takes as they are;
 it reports a status other than 0 through the reactor's host door (``host.call``, which the
-guest calls as ``_host.call``).
+guest calls as ``_host.call``), and the markdown table of a cell's last value when that is a
+DataFrame or Series (a cell can forge one, but only about itself).
 
 Fresh instances come from the runtime's snapshot module: its data segments already hold an
 interpreter with the driver loaded, mapped copy-on-write, so a boot is an instantiation.
@@ -32,6 +33,9 @@ from sandbox.host.wasi import GuestFilesystem
 
 # What the guest driver sends through the door (a protocol of ours).
 REPORT_STATUS = b"\x00status "
+# The driver's markdown table of a cell's last value; longer ones are dropped, not cut.
+REPORT_DISPLAY = b"\x00display "
+MAX_DISPLAY_BYTES = 16384
 STATUS_MEMORY_ERROR = 0x100
 _CLOSE_WAIT_SECONDS = 2.0
 _DOOR_NO_HOST = -1
@@ -57,6 +61,7 @@ class ReactorGuest:
         self.spec = spec
         self._turn_lock = threading.Lock()
         self._status: int | None = None
+        self._display: str | None = None
         self._alive = True
         # The session's settings, which the driver applies at its first cell: a JSON line.
         settings = {"workspace": spec.workspace_guest_path, "globals_dir": spec.globals_dir or ""}
@@ -114,6 +119,7 @@ class ReactorGuest:
             # One copy into the guest, no call back out to fetch the cell.
             source = self._settings + code.encode("utf-8", errors="surrogatepass")
             self._status = None
+            self._display = None
             guest_store = self._guest_store
             guest_store.begin_cell(limits)
             store, memory = guest_store.store, guest_store.memory
@@ -170,11 +176,13 @@ class ReactorGuest:
             run.stderr = OutputCapture(0)  # the driver's own traceback is nothing to act on
             return run
         out_of_memory = bool(status & STATUS_MEMORY_ERROR)
-        return guest_store.report(
+        run = guest_store.report(
             status & 0xFF,
             trap=TrapReason.MEMORY_LIMIT if out_of_memory else None,
             trap_message="the guest ran out of memory (MemoryError)" if out_of_memory else "",
         )
+        run.display_markdown = self._display
+        return run
 
     def _retire(self) -> None:
         self._alive = False
@@ -195,13 +203,18 @@ class ReactorGuest:
         pointer, length = pointer & 0xFFFFFFFF, length & 0xFFFFFFFF
         if pointer + length > size:
             return _DOOR_FAULT
-        request = bytes(memory.read(caller, pointer, pointer + length))
-        if not request.startswith(REPORT_STATUS):
-            return _DOOR_NO_HOST
-        try:
-            self._status = int(request[len(REPORT_STATUS) :])
-        except ValueError:
+        if length > len(REPORT_DISPLAY) + MAX_DISPLAY_BYTES:
             return _DOOR_FAULT
+        request = bytes(memory.read(caller, pointer, pointer + length))
+        if request.startswith(REPORT_DISPLAY):
+            self._display = request[len(REPORT_DISPLAY) :].decode("utf-8", errors="replace")
+        elif request.startswith(REPORT_STATUS):
+            try:
+                self._status = int(request[len(REPORT_STATUS) :])
+            except ValueError:
+                return _DOOR_FAULT
+        else:
+            return _DOOR_NO_HOST
         # The answer is empty: a null pointer and a zero length, nothing to allocate.
         answer_pointer, answer_length_pointer = (
             answer_pointer & 0xFFFFFFFF,

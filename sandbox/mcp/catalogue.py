@@ -29,7 +29,8 @@ _RUNTIME_NOTES = {
     "list_available_packages). A cell's last expression is printed like in a REPL; a "
     "figure left open comes back as a PNG.",
     RuntimeType.JAVASCRIPT: "QuickJS-NG: ES2023 with top-level await, no Node.js or "
-    "browser APIs. File helpers such as readText/writeText are globals.",
+    "browser APIs. File helpers such as readText/writeText are globals. A cell's "
+    "completion value is echoed as in the Node REPL, and cells can be run again.",
 }
 _PACKAGE_NOTES = {
     RuntimeType.PYTHON: "CPython 3.15: the standard library plus the packages listed here "

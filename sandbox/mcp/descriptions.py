@@ -61,8 +61,9 @@ files in and out with write_file and read_file.{external}
 Python: the standard library plus numpy, pandas, scipy, scikit-learn, matplotlib and the \
 other packages list_available_packages names; a cell's last expression is printed, and a \
 matplotlib figure left open comes back as a PNG. JavaScript: print with \
-console.log, top-level await works, file helpers (readText, writeText, readJson, ...) are \
-globals. There is no network and no subprocesses.
+console.log, a cell's completion value is echoed as in the Node REPL, a cell can be run again \
+(top-level let/const/class may be declared again), top-level await works, file helpers \
+(readText, writeText, readJson, ...) are globals. There is no network and no subprocesses.
 
 Limits: code up to {max_code_kib} KiB; each call stops after timeout_seconds (default \
 {default_timeout:g}, at most {max_timeout:g}) or when it exhausts its memory or instruction \

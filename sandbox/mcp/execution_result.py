@@ -3,7 +3,8 @@
 Long stdout/stderr is shown as head and tail around a marker that says how much is left out;
 everything the sandbox kept is saved in the workspace under ``.sandbox-output/`` for
 read_file to page through. Lists the guest controls (files, unsaved globals) are capped,
-advice strings are clipped, and images go inline only while they fit (images.py). If the
+advice strings are clipped, a markdown table of a DataFrame result is dropped when it does not
+fit, and images go inline only while they fit (images.py). If the
 result still does not fit, it is rebuilt with smaller allowances, down to a status line that
 always fits.
 """
@@ -35,6 +36,8 @@ _SLACK = 1024
 _LEVELS = 5
 _MAX_LISTED = 200
 _MAX_STRING = 2000
+# A table cut short is no table: one over the allowance is left out (stdout still has it).
+_MAX_TABLE = 4096
 _HINTS = {
     TrapReason.TIMEOUT: "The code ran past its {timeout:g} s deadline. Make it faster, work on "
     "less data per call, or pass a larger timeout_seconds (at most {max_timeout:g}).",
@@ -205,6 +208,8 @@ class ExecutionShaper:
         room = max(0, listed - len(created))
         modified = [_clip(path, clip) for path in result.files_modified[:room]]
         unsaved = list(facts.unsaved.items())[:listed]
+        table = result.metadata.get("display_markdown")
+        fits = isinstance(table, str) and not minimal and len(table) <= _MAX_TABLE >> level
         return ExecutionOutput(
             session_id=session_id,
             language=language_of(language),
@@ -241,6 +246,7 @@ class ExecutionShaper:
                 )
                 for path in dict.fromkeys([*created, *modified])
             ],
+            table_markdown=table if fits else None,
             duration_ms=result.duration_ms,
             execution_time_ms=result.duration_ms,
             fuel_consumed=result.fuel_consumed,

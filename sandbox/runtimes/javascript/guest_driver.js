@@ -1,14 +1,15 @@
 // The driver that runs *inside* QuickJS-NG (as an ES module), never on the host.
 //
 // It keeps one global scope alive across cells: wait for the host (the hypercall), read the
-// cell, evaluate it as an async script (top-level await allowed), report its status with the
-// next hypercall. scriptArgs: the hypercall as "base_ms:token:status_range", cell file,
+// cell, evaluate it as an async script (top-level await allowed), echo its completion value
+// (guest_inspect.js), report its status with the next hypercall. The cell's top-level
+// let/const/class declarations are rewritten into globalThis properties first
+// (guest_cells.js), so a cell can be run again, as in a REPL. scriptArgs: the hypercall as "base_ms:token:status_range", cell file,
 // workspace directory, globals directory ("" when globals are not persisted). The token is
 // the secret that makes the cell boundary unforgeable: it stays in this module's scope, which
 // cells (evaluated as global scripts) cannot reach, and scriptArgs is emptied. With a globals
-// directory, JSON-serializable properties of globalThis (var declarations and assignments;
-// not let/const, which QuickJS keeps outside globalThis) are saved after every cell and
-// restored at boot.
+// directory, JSON-serializable properties of globalThis (top-level var, let and const
+// declarations and assignments) are saved after every cell and restored at boot.
 //
 // It also installs the documented helpers for files under the workspace (readText, writeText,
 // appendText, readJson, writeJson, listDir, exists, makeDir, removeFile) and setTimeout /
@@ -225,7 +226,12 @@ for (;;) {
   cell.seek(0, std.SEEK_SET);
   const source = cell.readAsString();
   try {
-    await std.evalScript(source, { async: true });
+    // Top-level let/const/class become globalThis properties, so a cell can run again.
+    const rewritten = rewriteCell(source);
+    prepareDeclarations(rewritten.names);
+    const { value } = await std.evalScript(rewritten.source, { async: true });
+    // REPL rule: the cell's completion value is echoed, as Node shows it, unless undefined.
+    if (value !== undefined) std.out.puts(`${inspect(value)}\n`);
     status = 0;
   } catch (error) {
     report(error);

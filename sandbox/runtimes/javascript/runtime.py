@@ -49,11 +49,12 @@ class JavaScriptRuntime:
 
     @cached_property
     def _driver_source(self) -> str:
-        # sandboxUtils first, so the driver counts it among the built-in globals.
+        # sandboxUtils first, so the driver counts it among the built-in globals; then the
+        # echo's formatter and the cell rewriter, which the driver's loop uses.
         files = resources.files(__package__)
         return "\n".join(
             files.joinpath(name).read_text(encoding="utf-8")
-            for name in ("guest_utils.js", "guest_driver.js")
+            for name in ("guest_utils.js", "guest_inspect.js", "guest_cells.js", "guest_driver.js")
         )
 
     def argv(self, driver_args: list[str]) -> list[str]:

@@ -20,6 +20,7 @@ be saved is listed in report.json.
 import _ast
 import ast  # also what traceback needs to place carets, loaded in the snapshot
 import builtins
+import contextlib
 import gc
 import importlib
 import importlib.machinery
@@ -37,7 +38,13 @@ import _host
 _STATUS_MEMORY_ERROR = 0x100
 _CELL = "<cell>"
 _REPORT_STATUS = b"\x00status "
+_REPORT_DISPLAY = b"\x00display "
 _PACKAGES = "/packages"
+if _PACKAGES not in sys.path:
+    sys.path.append(_PACKAGES)
+
+import _display  # noqa: E402 - our guest_lib, in /packages: the echo of a cell's last value
+
 # Freed when a cell dies of MemoryError, so the driver can still report it while the cell's
 # data fills the interpreter; taken again once memory allows.
 _RESERVE_BYTES = 2 << 20
@@ -83,15 +90,25 @@ def _compile_cell(source: str) -> tuple[types.CodeType, bool]:
     return compile(tree, _CELL, "exec"), True
 
 
+def _send_table(table: str) -> None:
+    """Hand the host a markdown table of the cell's value, for MCP clients. A nicety: a host
+    that does not take it (the snapshot's warm-up) must not fail the cell."""
+    with contextlib.suppress(Exception):
+        _host.call(_REPORT_DISPLAY + table.encode("utf-8", errors="replace"))
+
+
 def _run_cell(source: str, namespace: dict[str, object]) -> int:
     try:
         code, echoes = _compile_cell(source)
         exec(code, namespace)
         if echoes:
-            # REPL rule: a cell ending in an expression prints its repr unless it is None.
+            # REPL rule: a cell ending in an expression shows its value unless it is None
+            # (a table stays short, a figure comes back as a PNG).
             value = namespace.pop(_ECHO, None)
             if value is not None:
-                print(repr(value))
+                table = _display.show(value)
+                if table is not None:
+                    _send_table(table)
         return 0
     except SystemExit as exit_request:
         return _exit_status(exit_request.code)
@@ -169,30 +186,6 @@ def _flush() -> None:
             continue
 
 
-_FIGURES_DIR = "figures"
-_figure_count = 0
-
-
-def _save_open_figures() -> None:
-    """Figures a cell left open (or showed: Agg cannot) become PNG files in the workspace.
-
-    A model rarely remembers savefig, and there is no display to show a figure on.
-    """
-    global _figure_count
-    pyplot = sys.modules.get("matplotlib.pyplot")
-    if pyplot is None:
-        return
-    for number in pyplot.get_fignums():
-        figure = pyplot.figure(number)
-        _figure_count += 1
-        try:
-            os.makedirs(_FIGURES_DIR, exist_ok=True)
-            figure.savefig(f"{_FIGURES_DIR}/figure_{_figure_count}.png", format="png")
-        except Exception as error:  # e.g. no room left: say so, keep the session
-            print(f"[figure {number} not saved: {error}]", file=sys.stderr)
-        pyplot.close(figure)
-
-
 class _Reserve:
     def __init__(self) -> None:
         self._block: bytearray | None = bytearray(_RESERVE_BYTES)
@@ -266,7 +259,7 @@ class _Session:
         status = _run_cell(source.decode("utf-8", errors="replace"), self.namespace)
         del source
         try:
-            _save_open_figures()
+            _display.save_open_figures()
             if self.globals_dir:
                 _save_globals(self.namespace, self.globals_dir)
             _flush()
@@ -278,12 +271,20 @@ class _Session:
 
 def _warm_up() -> None:
     """What the snapshot should already have done: every path a first cell or error takes."""
-    if _PACKAGES not in sys.path:
-        sys.path.append(_PACKAGES)
     builtins.help = _help  # type: ignore[assignment]
     scratch: dict[str, object] = {"__name__": "__main__", "__builtins__": builtins}
     # numpy and pandas too: a fresh interpreter would spend most of a second importing them.
-    warm = ("x = 1\nx", "import sandbox_utils", "import numpy, pandas", "1 / 0", "(", "x.y")
+    warm = (
+        "x = 1\nx",
+        "import sandbox_utils",
+        "import numpy, pandas",
+        "1 / 0",
+        "(",
+        "x.y",
+        "frame = pandas.DataFrame({'a': [1.5]})\nframe",
+        "frame.a",
+        "numpy.arange(3)",
+    )
     for source in warm:
         _run_cell(source, scratch)
     pickle.dumps({"warm": [1, 2.0, "three"]})
