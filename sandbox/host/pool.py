@@ -69,8 +69,10 @@ class WarmPool:
                     guest = self._spec.boot(workspace)
                     guest.wait_ready()
                 except Exception:
+                    # Perhaps for now only (the host out of descriptors): take() boots on its
+                    # own thread and raises the error if it persists; its next take() retries.
                     _remove_empty_tree(workspace)
-                    return  # the spec cannot boot; take() will raise the error to the caller
+                    break
                 with self._lock:
                     if not self._closed:
                         self._ready.append((guest, workspace))

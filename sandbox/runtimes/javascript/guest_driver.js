@@ -220,6 +220,9 @@ if (globalsDir) restoreGlobals();
 if (!("_state" in globalThis)) globalThis._state = {};
 
 const cell = std.open(cellPath, "r"); // open for the driver's whole life
+// Without it no cell can be read: fail the boot (the host boots another) rather than the first
+// cell. It happens when the host is out of descriptors.
+if (!cell) throw new Error(`cannot open the cell file ${cellPath}`);
 let status = 0;
 for (;;) {
   sleep(hypercallMs + status);
