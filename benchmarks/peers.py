@@ -33,7 +33,10 @@ Workloads (a median over repeats each; the ratio is ours / peer, so below 1 mean
   5. import pandas as pd; print(pd.DataFrame({'a': range(1000)}).a.sum()) in a fresh sandbox,
      after one untimed warm-up (eryx ships no pandas: n/a).
   6. Host RSS per idle live session: 50 sessions, each having run x = 1, in a fresh worker;
-     the RSS delta / 50.
+     the RSS delta / 50, and (6b) the PSS delta / 50: RSS counts a shared page once per
+     mapping, so the pages of a module's memory image that every instance maps read-only
+     count once per session there; PSS splits them among their mappers (the memory the
+     sessions really add).
 
 Every other workload uses each engine's default limits. The workers take turns: each workload
 is measured for every engine before the next starts, with a pause between engines so that
@@ -266,6 +269,16 @@ def _rss() -> int:
         return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
+def _pss() -> int:
+    """Proportional set size: shared pages split among their mappers, so a page of a module's
+    memory image that 50 instances map counts once in all, not 50 times as in RSS."""
+    with open("/proc/self/smaps_rollup") as rollup:
+        for line in rollup:
+            if line.startswith("Pss:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
 def _check(outcome: tuple[bool, str], expected: str | None, what: str) -> None:
     ok, out = outcome
     if not ok or (expected is not None and out != expected):
@@ -362,7 +375,7 @@ def w_pandas(engine: Engine, repeat: int) -> dict[str, Any]:
 def w_rss(engine: Engine, count: int) -> dict[str, Any]:
     gc.collect()
     time.sleep(2.0)  # let background work (our pool's refill) finish first
-    base = _rss()
+    base, base_pss = _rss(), _pss()
     sessions = []
     started = time.perf_counter()
     for _ in range(count):
@@ -372,11 +385,12 @@ def w_rss(engine: Engine, count: int) -> dict[str, Any]:
     opened_s = time.perf_counter() - started
     gc.collect()
     time.sleep(1.0)
-    after = _rss()
+    after, after_pss = _rss(), _pss()
     for session in sessions:
         engine.close_session(session)
     return {
         "per_session_mib": (after - base) / count / 2**20,
+        "pss_per_session_mib": (after_pss - base_pss) / count / 2**20,
         "base_mib": base / 2**20,
         "after_mib": after / 2**20,
         "n": count,
@@ -685,6 +699,7 @@ def print_table(engines: list[str], results: dict[str, dict[str, dict[str, Any]]
         ("4. session call x += 1", "session", "median_ms", "ms"),
         ("5. pandas DataFrame sum, fresh sandbox", "pandas", "median_ms", "ms"),
         ("6. host RSS per idle live session", "rss", "per_session_mib", "mib"),
+        ("6b. host PSS per idle live session", "rss", "pss_per_session_mib", "mib"),
     ]
     peers = [e for e in engines if e != "ours"]
     header = f"{'workload':46s}" + "".join(f"{e:>16s}" for e in engines)
