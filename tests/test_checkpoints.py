@@ -112,7 +112,7 @@ def test_a_tampered_saved_state_is_refused(damage: str) -> None:
         del data[-1000:]
     path.write_bytes(bytes(data))
     identity = {"any": "thing"}
-    with pytest.raises(CheckpointIntegrityError, match="integrity check|truncated"):
+    with pytest.raises(CheckpointIntegrityError, match="integrity check"):
         state_file.decode(bytes(data), identity, what="the file")
     with create_sandbox(RuntimeType.PYTHON, session_id=session_id) as reopened:
         result = reopened.execute("print(open('notes.txt').read()); print(x)")
