@@ -275,18 +275,6 @@ class SessionState:
                     _log.warning("%s; a fresh interpreter boots instead", error)
         return self._spec.boot(self._workspace), False
 
-    def load_saved(self, path: Path) -> MemoryImage:
-        """Check a state file as boot() would (for tools and tests); raises on any problem."""
-        assert isinstance(self._spec.program, ImageProgram)
-        image, _ = state_file.decode(
-            path.read_bytes(), self._spec.program.state_identity(self._spec), what=str(path)
-        )
-        if image.size > self._spec.memory_bytes:
-            raise CheckpointError(
-                f"{path} needs {image.size} bytes of memory; memory_bytes={self._spec.memory_bytes}"
-            )
-        return image
-
     def close(self) -> None:
         """Drop every checkpoint (they live as long as the Sandbox) and their file copies."""
         self._held.clear()
