@@ -11,6 +11,8 @@ are exported too; docs/migrating.md says what each does here.
 """
 
 from sandbox.core.errors import (
+    CheckpointError,
+    CheckpointIntegrityError,
     GuestStartupError,
     InvalidSessionIdError,
     PolicyValidationError,
@@ -25,6 +27,7 @@ from sandbox.core.policy import ExecutionPolicy
 from sandbox.core.result import SandboxResult, TrapReason
 from sandbox.core.runtime_type import RuntimeType
 from sandbox.factory import create_sandbox
+from sandbox.sessions.checkpoints import Checkpoint
 from sandbox.sessions.files import (
     PruneReport,
     SessionInfo,
@@ -49,6 +52,9 @@ PruneResult = PruneReport
 
 __all__ = [
     "BaseSandbox",
+    "Checkpoint",
+    "CheckpointError",
+    "CheckpointIntegrityError",
     "DiskStorageAdapter",
     "ExecutionPolicy",
     "GuestStartupError",

@@ -13,14 +13,16 @@ from pathlib import Path
 from sandbox.core.errors import RuntimeIntegrityError
 from sandbox.core.policy import ExecutionPolicy
 from sandbox.core.runtime_type import RuntimeType
-from sandbox.host.guest import BootSpec
+from sandbox.host.guest import BootSpec, LiveGuest
 from sandbox.host.pool import DEFAULT_POOL_SIZE, WarmPool
 from sandbox.runtimes import runtime_for
 from sandbox.sessions import metadata, persisted_globals
 from sandbox.sessions import workspace as workspaces
+from sandbox.sessions.checkpoints import has_saved_state
 from sandbox.sessions.sandbox import JavaScriptSandbox, PythonSandbox, Sandbox
 from sandbox.sessions.sandbox_logger import SandboxLogger
 from sandbox.sessions.storage import StorageAdapter, resolve_layout
+from sandbox.sessions.workspace import Layout
 
 _SANDBOX_CLASSES: dict[RuntimeType, type[Sandbox]] = {
     RuntimeType.PYTHON: PythonSandbox,
@@ -67,7 +69,6 @@ def create_sandbox(
         _check_binary(runtime_type, wasm_binary_path)
     if logger is not None and not isinstance(logger, SandboxLogger):
         raise TypeError(f"logger must be a SandboxLogger, not {type(logger).__name__}")
-    sandbox_class = _SANDBOX_CLASSES[runtime_type]
     if policy is not None and not isinstance(policy, ExecutionPolicy):
         raise TypeError(
             f"policy must be an ExecutionPolicy (or None for the defaults), "
@@ -76,12 +77,30 @@ def create_sandbox(
     policy = policy if policy is not None else ExecutionPolicy()
     spec = boot_spec(runtime_type, policy, auto_persist_globals)
     layout = resolve_layout(None, workspace_root, storage_adapter)
+    return _open(spec, policy, layout, session_id, allow_non_uuid=allow_non_uuid, logger=logger)
+
+
+def _open(
+    spec: BootSpec,
+    policy: ExecutionPolicy,
+    layout: Layout,
+    session_id: str | None,
+    *,
+    allow_non_uuid: bool,
+    logger: SandboxLogger | None,
+    boot: bool = True,
+) -> Sandbox:
+    """The sandbox of a new or reopened session; ``boot=False`` leaves it without an
+    interpreter (a fork boots one from its parent's state). A reopened session with a saved
+    interpreter state boots at its first call, from that state."""
+    runtime_type = RuntimeType(spec.program.name)
     reopened = False
     if not layout.legacy:
         _remove_orphans_once(layout.root)
     # A warm pool only pays where a boot is slow (QuickJS runs its driver); a Python boot is an
     # instantiation of the snapshot, cheaper than keeping spares and refilling them.
-    if session_id is None and not layout.legacy and spec.program.warm_pool:
+    guest: LiveGuest | None
+    if session_id is None and boot and not layout.legacy and spec.program.warm_pool:
         guest, workspace = _pool(spec, layout.root).take()
         workspaces.adopt_spare(workspace)
         session_id = workspace.parent.name
@@ -93,13 +112,14 @@ def create_sandbox(
         )
         reopened = layout.workspace(session_id).is_dir()
         workspace = layout.open(session_id)
-        guest = spec.boot(workspace)
+        saved = has_saved_state(layout.session_dir(session_id))
+        guest = spec.boot(workspace) if boot and not saved else None
     session_dir = layout.session_dir(session_id)
     metadata.record_creation(session_dir, session_id, runtime_type.value)
     if logger is not None:
         log = logger.log_session_retrieved if reopened else logger.log_session_created
         log(session_id, str(workspace))
-    return sandbox_class(
+    return _SANDBOX_CLASSES[runtime_type](
         runtime=runtime_type,
         policy=policy,
         session_id=session_id,
@@ -108,6 +128,9 @@ def create_sandbox(
         guest=guest,
         session_dir=session_dir,
         logger=logger,
+        spawn=lambda: _open(
+            spec, policy, layout, None, allow_non_uuid=allow_non_uuid, logger=logger, boot=False
+        ),
     )
 
 

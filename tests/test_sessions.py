@@ -6,7 +6,13 @@ from collections.abc import Iterator
 
 import pytest
 
-from sandbox import RuntimeType, configure_sessions, create_sandbox, evict_idle_sessions
+from sandbox import (
+    ExecutionPolicy,
+    RuntimeType,
+    configure_sessions,
+    create_sandbox,
+    evict_idle_sessions,
+)
 
 DEFINE = {
     RuntimeType.PYTHON: "import math\ndef area(r):\n    return math.pi * r * r\nclass Box:\n    size = 3\nn = 1",
@@ -31,8 +37,19 @@ def test_state_persists_across_calls(runtime: RuntimeType) -> None:
         assert sandbox.execute(USE[runtime]).stdout == "12.57 3 3\n"
 
 
+def test_evicted_python_interpreters_resume_their_state(session_limits: None) -> None:
+    with create_sandbox(RuntimeType.PYTHON) as sandbox:
+        sandbox.execute(DEFINE[RuntimeType.PYTHON] + "\nimport numpy as np\narr = np.arange(4)")
+        assert evict_idle_sessions(0) >= 1
+        result = sandbox.execute(USE[RuntimeType.PYTHON] + "\nprint(arr.sum())")
+        assert result.stdout == "12.57 3 2\n6\n", result.stderr
+        assert "session_reset" not in result.metadata
+        assert result.metadata["state_restored"] == "evicted_idle"
+
+
 def test_idle_sandboxes_are_evicted_and_reboot(runtime: RuntimeType, session_limits: None) -> None:
-    with create_sandbox(runtime) as sandbox:
+    policy = ExecutionPolicy(keep_interpreter_state=False)
+    with create_sandbox(runtime, policy) as sandbox:
         sandbox.execute(DEFINE[runtime])
         (sandbox.workspace_path / "kept.txt").write_text("files survive")
         assert evict_idle_sessions(0) >= 1

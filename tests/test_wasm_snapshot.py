@@ -16,8 +16,8 @@ import wasmtime
 
 from sandbox.host.wasm_snapshot import (
     PAGE_SIZE,
-    _nonzero_runs,
     initial_memory,
+    nonzero_runs,
     snapshot_module,
 )
 
@@ -236,7 +236,7 @@ def test_missing_sections_are_added_in_order() -> None:
 
 
 def _naive_runs(memory: bytes, min_gap: int) -> list[tuple[int, int]]:
-    """The definition of _nonzero_runs, byte by byte."""
+    """The definition of nonzero_runs, byte by byte."""
     runs: list[tuple[int, int]] = []
     for i, byte in enumerate(memory):
         if byte and runs and i - runs[-1][1] < min_gap:
@@ -247,7 +247,7 @@ def _naive_runs(memory: bytes, min_gap: int) -> list[tuple[int, int]]:
 
 
 @pytest.mark.parametrize("min_gap", [1, 7, 64, 4096, 5000])
-def test_nonzero_runs_match_the_definition(min_gap: int) -> None:
+def testnonzero_runs_match_the_definition(min_gap: int) -> None:
     """Sparse memory with runs on and around the 4 KiB blocks the zero skip works in."""
     rng = random.Random(min_gap)
     memory = bytearray(5 * 4096 + 123)
@@ -257,17 +257,17 @@ def test_nonzero_runs_match_the_definition(min_gap: int) -> None:
         at = rng.randrange(len(memory))
         memory[at : at + rng.randrange(1, 90)] = bytes(rng.randrange(256) for _ in range(3)) * 30
     memory = memory[: 5 * 4096 + 123]
-    assert _nonzero_runs(bytes(memory), min_gap) == _naive_runs(bytes(memory), min_gap)
-    assert _nonzero_runs(memory, min_gap) == _naive_runs(bytes(memory), min_gap)
+    assert nonzero_runs(bytes(memory), min_gap) == _naive_runs(bytes(memory), min_gap)
+    assert nonzero_runs(memory, min_gap) == _naive_runs(bytes(memory), min_gap)
 
 
-def test_nonzero_runs_split_only_at_long_gaps() -> None:
-    assert _nonzero_runs(bytes(1000), 64) == []
-    assert _nonzero_runs(b"\x01", 64) == [(0, 1)]
+def testnonzero_runs_split_only_at_long_gaps() -> None:
+    assert nonzero_runs(bytes(1000), 64) == []
+    assert nonzero_runs(b"\x01", 64) == [(0, 1)]
     short = b"\x01" + bytes(63) + b"\x02"
-    assert _nonzero_runs(short + bytes(200), 64) == [(0, 65)]
-    assert _nonzero_runs(b"\x01" + bytes(64) + b"\x02" + bytes(5), 64) == [(0, 1), (65, 66)]
-    assert _nonzero_runs(bytes(100) + b"ab" + bytes(10) + b"c", 64) == [(100, 113)]
+    assert nonzero_runs(short + bytes(200), 64) == [(0, 65)]
+    assert nonzero_runs(b"\x01" + bytes(64) + b"\x02" + bytes(5), 64) == [(0, 1), (65, 66)]
+    assert nonzero_runs(bytes(100) + b"ab" + bytes(10) + b"c", 64) == [(100, 113)]
 
 
 @pytest.mark.parametrize(

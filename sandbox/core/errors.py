@@ -68,3 +68,14 @@ class PolicyValidationError(ValidationError, SandboxError):
             for found in error.errors()
         ]
         return cls.from_exception_data(error.title, details)
+
+
+class CheckpointError(SandboxError):
+    """A checkpoint cannot be taken, restored or forked (budget, memory limit, wrong session)."""
+
+
+class CheckpointIntegrityError(CheckpointError):
+    """A saved interpreter state is tampered, truncated or from another module or engine.
+
+    It is refused before a byte of it reaches an interpreter.
+    """

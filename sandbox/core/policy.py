@@ -189,6 +189,23 @@ class ExecutionPolicy(BaseModel):
         description="With preserve_logs, the log is rotated past this size (one old log kept).",
     )
 
+    state_budget_bytes: int = Field(
+        default=256 * _MIB,
+        ge=0,
+        description="Host-side bytes one session's checkpoints may hold (interpreter pages "
+        "and workspace copies); a checkpoint past it is refused.",
+    )
+    undo_last_cell: bool = Field(
+        default=True,
+        description="Take an automatic checkpoint before every cell so undo() can return to "
+        "it (about 1-3 ms a Python cell, more with a large workspace).",
+    )
+    keep_interpreter_state: bool = Field(
+        default=True,
+        description="Save a Python interpreter's state when it is evicted or closed, and "
+        "restore it when the session's next interpreter boots.",
+    )
+
     if not TYPE_CHECKING:  # type checkers keep the field-by-field signature pydantic derives
 
         def __init__(self, **data: Any) -> None:

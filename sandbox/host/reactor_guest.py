@@ -9,7 +9,9 @@ guest calls as ``_host.call``), and the markdown table of a cell's last value wh
 DataFrame or Series (a cell can forge one, but only about itself).
 
 Fresh instances come from the runtime's snapshot module: its data segments already hold an
-interpreter with the driver loaded, mapped copy-on-write, so a boot is an instantiation.
+interpreter with the driver loaded, mapped copy-on-write, so a boot is an instantiation. A
+guest can also boot from a memory image of another (``memory_image.py``): checkpoints, forks
+and sessions restored after eviction or a restart.
 """
 
 from __future__ import annotations
@@ -17,14 +19,17 @@ from __future__ import annotations
 import json
 import struct
 import threading
+from importlib import metadata
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import wasmtime
 
-from sandbox.core.errors import GuestStartupError
+from sandbox.core.errors import CheckpointError, GuestStartupError
 from sandbox.core.result import TrapReason
+from sandbox.host import memory_image
 from sandbox.host.capture import OutputCapture
+from sandbox.host.engine import engine_fingerprint
 from sandbox.host.export_call import I32Export
 from sandbox.host.guest import BOOT_LIMITS, BootSpec, CellRun, track
 from sandbox.host.guest_store import GuestStore
@@ -51,14 +56,54 @@ class ReactorProgram(Protocol):
     def snapshot_module(self) -> wasmtime.Module:
         """The module fresh interpreters are instantiated from (built on first use)."""
 
+    def snapshot_key(self) -> str:
+        """The cache key of that module: what a memory image may be restored into."""
+
     def wasi_env(self) -> dict[str, str]: ...
+
+
+@runtime_checkable
+class ImageProgram(Protocol):
+    """A runtime whose guests can be captured as memory images and booted from them."""
+
+    def boot_from_image(
+        self, spec: BootSpec, workspace: Path, image: memory_image.MemoryImage
+    ) -> ReactorGuest:
+        """A fresh interpreter whose memory is ``image`` (refused if over the memory limit)."""
+
+    def state_identity(self, spec: BootSpec) -> dict[str, object]:
+        """What an image of a guest booted from ``spec`` may only be restored into."""
+
+
+def state_identity(program: ReactorProgram, spec: BootSpec) -> dict[str, object]:
+    """The same module, engine and preopened directories (wasi-libc keeps their descriptor
+    numbers in memory), and the driver settings the image's interpreter applied."""
+    return {
+        "snapshot": program.snapshot_key(),
+        "engine": engine_fingerprint(),
+        "wasmtime": metadata.version("wasmtime"),
+        "preopens": [spec.workspace_guest_path] + [guest for _, guest in spec.read_only_mounts],
+        "globals_dir": spec.globals_dir or "",
+    }
 
 
 class ReactorGuest:
     """One reactor interpreter, owned by one sandbox at a time."""
 
-    def __init__(self, spec: BootSpec, program: ReactorProgram, workspace: Path) -> None:
+    def __init__(
+        self,
+        spec: BootSpec,
+        program: ReactorProgram,
+        workspace: Path,
+        image: memory_image.MemoryImage | None = None,
+    ) -> None:
+        if image is not None and image.size > spec.memory_bytes:
+            raise CheckpointError(
+                f"the saved state needs {image.size} bytes of memory but the policy allows "
+                f"memory_bytes={spec.memory_bytes}; raise memory_bytes to restore it"
+            )
         self.spec = spec
+        self._program = program
         self._turn_lock = threading.Lock()
         self._status: int | None = None
         self._display: str | None = None
@@ -86,10 +131,14 @@ class ReactorGuest:
             exports = instance.exports(store)
             self._alloc = I32Export(store, exports["host_alloc"])
             self._turn = I32Export(store, exports["turn"])
-            reset = exports["__wasilibc_reset_preopens"]
-            assert isinstance(reset, wasmtime.Func)
-            # The snapshot remembers its builder's preopens; this instance has its own.
-            reset(store)
+            if image is not None:  # the image's preopens are this spec's: same fds, same dirs
+                assert self._guest_store.memory is not None
+                memory_image.apply(store, self._guest_store.memory, image)
+            else:
+                reset = exports["__wasilibc_reset_preopens"]
+                assert isinstance(reset, wasmtime.Func)
+                # The snapshot remembers its builder's preopens; this instance has its own.
+                reset(store)
         except Exception as error:
             run = self._guest_store.stopped_by(error)
             self._guest_store.free()
@@ -110,6 +159,14 @@ class ReactorGuest:
 
     def wait_ready(self) -> None:
         """Booting is instantiating, done by the constructor."""
+
+    def capture(self) -> memory_image.MemoryImage:
+        """The interpreter's state between turns, as the pages that differ from the snapshot."""
+        with self._turn_lock:
+            store, memory = self._guest_store.store, self._guest_store.memory
+            if not self._alive or store is None or memory is None:
+                raise CheckpointError("this interpreter has stopped; there is no state to take")
+            return memory_image.capture(store, memory)
 
     def run_cell(self, code: str, limits: CellLimits) -> CellRun:
         """Run ``code`` as one turn under ``limits``; never raises for guest failures."""

@@ -313,7 +313,7 @@ def _next_nonzero(memory: bytes | bytearray, pos: int) -> int:
     return -1 if found is None else found.start()
 
 
-def _nonzero_runs(memory: bytes | bytearray, min_gap: int) -> list[tuple[int, int]]:
+def nonzero_runs(memory: bytes | bytearray, min_gap: int) -> list[tuple[int, int]]:
     """(start, end) of each stretch of `memory` holding non-zero bytes, split only at zero runs
     of at least `min_gap` bytes. C-speed searches; one Python iteration per run."""
     gap, runs = bytes(min_gap), []
@@ -423,7 +423,7 @@ def snapshot_module(
     data: list[_Buffer] = [_EMPTY_PASSIVE] * kept
     for i in passive:
         data[i] = segments[i][1]
-    runs, view = _nonzero_runs(mem, min_gap), memoryview(mem)
+    runs, view = nonzero_runs(mem, min_gap), memoryview(mem)
     for start, end in runs:
         data += [b"\x00" + _i32_const(start) + _enc_uleb(end - start), view[start:end]]
     count = kept + len(runs)

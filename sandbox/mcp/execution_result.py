@@ -162,7 +162,11 @@ class ExecutionShaper:
     ) -> _Facts:
         restarted = bool(result.metadata.get("session_reset"))
         reason = str(result.metadata.get("session_reset_reason")) if restarted else None
-        if not restarted and fresh_interpreter is not None:
+        if (
+            not restarted
+            and fresh_interpreter is not None
+            and not result.metadata.get("state_restored")
+        ):  # a reattached session whose interpreter resumed its saved state lost nothing
             restarted, reason = True, fresh_interpreter
         guidance = result.metadata.get("error_guidance")
         hint: str | None = None

@@ -31,6 +31,7 @@ from pydantic import AnyHttpUrl, ValidationError
 
 from sandbox.core.policy import ExecutionPolicy
 from sandbox.mcp.auth import TOKEN_ENV, ServerConfigError, StaticTokenVerifier, check_http_exposure
+from sandbox.mcp.checkpoint_tools import CheckpointTools
 from sandbox.mcp.external_files import EXTERNAL_GUEST_PATH, stage_external_files
 from sandbox.mcp.http_guard import connection_cap, guarded_protocol
 from sandbox.mcp.identity import (
@@ -90,13 +91,14 @@ def build_server(
     async def client_ended(client: str) -> None:
         await anyio.to_thread.run_sync(registry.release_client, client, abandon_on_cancel=True)
 
-    tools = SandboxTools(
+    sandbox_tools = SandboxTools(
         policy=policy,
         limits=limits,
         external_files=list(external_files),
         registry=registry,
         metrics=metrics,
-    ).tools()
+    )
+    tools = [*sandbox_tools.tools(), *CheckpointTools(sandbox_tools, registry).tools()]
     verifier = StaticTokenVerifier(auth_token) if auth_token is not None else None
     issuer = AnyHttpUrl(public_url)
     server: MCPServer[dict[str, Any]] = MCPServer(

