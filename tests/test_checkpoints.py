@@ -26,10 +26,12 @@ SETUP = (
     "open('notes.txt', 'w').write('first')\n"
 )
 CHECK = "print(x, double(Box.size), arr.sum(), open('notes.txt').read())"
+# undo() needs the automatic checkpoint before every cell, which the library leaves off.
+UNDO = ExecutionPolicy(undo_last_cell=True)
 
 
 def test_undo_takes_back_a_cell_that_corrupted_state() -> None:
-    with create_sandbox(RuntimeType.PYTHON) as sandbox:
+    with create_sandbox(RuntimeType.PYTHON, UNDO) as sandbox:
         assert sandbox.execute(SETUP).success
         broken = sandbox.execute(
             "x = 'oops'; del Box; arr[:] = 0; open('notes.txt', 'w').write('overwritten')\n"
@@ -46,7 +48,7 @@ def test_undo_takes_back_a_cell_that_corrupted_state() -> None:
 
 
 def test_undo_returns_to_the_last_good_state_after_a_limit_stop() -> None:
-    with create_sandbox(RuntimeType.PYTHON, ExecutionPolicy(fuel_budget=2_000_000_000)) as box:
+    with create_sandbox(RuntimeType.PYTHON, ExecutionPolicy(fuel_budget=2_000_000_000, undo_last_cell=True)) as box:
         assert box.execute("def keep():\n    return 'kept'").success
         stopped = box.execute("while True:\n    pass")
         assert stopped.metadata["session_reset"] is True
@@ -88,6 +90,7 @@ def test_state_survives_close_and_reopen(tmp_path: Path) -> None:
     with create_sandbox(RuntimeType.PYTHON) as sandbox:
         sandbox.execute(SETUP)
         session_id = sandbox.session_id
+        sandbox.close(keep_state=True)
     with create_sandbox(RuntimeType.PYTHON, session_id=session_id) as reopened:
         result = reopened.execute(CHECK)
         assert result.stdout == "41 6 10 first\n", result.stderr
@@ -95,10 +98,24 @@ def test_state_survives_close_and_reopen(tmp_path: Path) -> None:
         assert "session_reset" not in result.metadata
 
 
+def test_a_plain_close_keeps_files_but_not_the_interpreter() -> None:
+    """close() saves no state by default (~10 ms and a few MB each, which one-shot sandboxes
+    would pay for nothing): the reopened session starts a bare interpreter."""
+    with create_sandbox(RuntimeType.PYTHON) as sandbox:
+        sandbox.execute(SETUP)
+        session_id, session_dir = sandbox.session_id, sandbox.session_dir
+    assert not (session_dir / STATE_DIR / SAVED_STATE).exists()
+    with create_sandbox(RuntimeType.PYTHON, session_id=session_id) as reopened:
+        result = reopened.execute("print(open('notes.txt').read()); print(x)")
+        assert result.stdout == "first\n" and "NameError" in result.stderr
+        assert "state_restored" not in result.metadata
+
+
 def _saved_state_of(sandbox_setup: str) -> tuple[str, Path]:
     with create_sandbox(RuntimeType.PYTHON) as sandbox:
         assert sandbox.execute(sandbox_setup).success
         session_id, session_dir = sandbox.session_id, sandbox.session_dir
+        sandbox.close(keep_state=True)
     return session_id, session_dir / STATE_DIR / SAVED_STATE
 
 
@@ -154,7 +171,7 @@ def test_a_file_open_across_a_restore_is_a_bad_descriptor() -> None:
 
 
 def test_javascript_restores_undoes_and_forks_by_replay() -> None:
-    with create_sandbox(RuntimeType.JAVASCRIPT) as sandbox:
+    with create_sandbox(RuntimeType.JAVASCRIPT, UNDO) as sandbox:
         sandbox.execute("var n = 1; function twice(v) { return 2 * v }; writeText('a.txt', 'one')")
         made = sandbox.checkpoint("start")
         assert made.replay_cells == 1 and made.memory_bytes == 0

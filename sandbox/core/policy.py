@@ -196,9 +196,10 @@ class ExecutionPolicy(BaseModel):
         "and workspace copies); a checkpoint past it is refused.",
     )
     undo_last_cell: bool = Field(
-        default=True,
+        default=False,
         description="Take an automatic checkpoint before every cell so undo() can return to "
-        "it (about 1-3 ms a Python cell, more with a large workspace).",
+        "it (about 1-3 ms a Python cell, more with a large workspace; a plain session call "
+        "takes ~0.2 ms, so it is opt-in; the MCP server turns it on).",
     )
     keep_interpreter_state: bool = Field(
         default=True,

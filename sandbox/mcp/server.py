@@ -81,7 +81,7 @@ def build_server(
     ``transport`` decides whose sessions it records and may reattach: the local user's
     (stdio) or the token holder's (http).
     """
-    policy = policy if policy is not None else ExecutionPolicy()
+    policy = policy if policy is not None else server_policy()
     limits = limits if limits is not None else ServerLimits()
     metrics = Metrics()
     registry = SessionRegistry(
@@ -155,7 +155,7 @@ def serve(
         names = stage_external_files(
             external_files, Path(staging), max_bytes=limits.max_external_file_bytes
         )
-        policy = _policy_with_external(Path(staging)) if names else ExecutionPolicy()
+        policy = _policy_with_external(Path(staging)) if names else server_policy()
         server = build_server(
             policy=policy,
             limits=limits,
@@ -334,9 +334,18 @@ def _limits_from(args: argparse.Namespace) -> ServerLimits:
     )
 
 
+def server_policy() -> ExecutionPolicy:
+    """The configured defaults, with the automatic checkpoint before every cell on.
+
+    undo_last_cell costs about a millisecond a call, which a model's turn never notices, and
+    an agent that broke its session's state needs that tool; library callers opt in.
+    """
+    return ExecutionPolicy(undo_last_cell=True)
+
+
 def _policy_with_external(staging: Path) -> ExecutionPolicy:
-    """The configured policy plus the /external mount, keeping any mounts it already has."""
-    base = ExecutionPolicy()
+    """The server's policy plus the /external mount, keeping any mounts it already has."""
+    base = server_policy()
     try:
         return ExecutionPolicy.model_validate(
             {**base.model_dump(), "mounts": {**base.mounts, staging: EXTERNAL_GUEST_PATH}}
