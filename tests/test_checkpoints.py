@@ -48,7 +48,9 @@ def test_undo_takes_back_a_cell_that_corrupted_state() -> None:
 
 
 def test_undo_returns_to_the_last_good_state_after_a_limit_stop() -> None:
-    with create_sandbox(RuntimeType.PYTHON, ExecutionPolicy(fuel_budget=2_000_000_000, undo_last_cell=True)) as box:
+    with create_sandbox(
+        RuntimeType.PYTHON, ExecutionPolicy(fuel_budget=2_000_000_000, undo_last_cell=True)
+    ) as box:
         assert box.execute("def keep():\n    return 'kept'").success
         stopped = box.execute("while True:\n    pass")
         assert stopped.metadata["session_reset"] is True
