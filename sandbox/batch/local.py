@@ -30,21 +30,25 @@ def _worker_main(conn: Connection, runtime: str, base_policy: dict[str, Any]) ->
     from sandbox.batch.item_runner import run_item
     from sandbox.batch.models import BatchItem
     from sandbox.batch.warmup import warm_up
+    from sandbox.factory import close_warm_pools
 
     kind = RuntimeType(runtime)
-    warm_up(kind, base_policy)
     name = f"pid:{os.getpid()}"
-    conn.send(("ready", os.getpid()))
-    while True:
-        try:
-            message = conn.recv()
-        except (EOFError, OSError):
-            return
-        if message is None:
-            return
-        item = BatchItem.model_validate(message)
-        result = run_item(item, kind, base_policy, name, lambda sid: conn.send(("session", sid)))
-        conn.send(("result", result.model_dump(mode="json")))
+    try:
+        warm_up(kind, base_policy)
+        conn.send(("ready", os.getpid()))
+        while True:
+            try:
+                message = conn.recv()
+            except (EOFError, OSError):
+                return
+            if message is None:
+                return
+            item = BatchItem.model_validate(message)
+            result = run_item(item, kind, base_policy, name, lambda s: conn.send(("session", s)))
+            conn.send(("result", result.model_dump(mode="json")))
+    finally:
+        close_warm_pools()
 
 
 class _Worker:

