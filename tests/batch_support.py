@@ -96,7 +96,7 @@ def death_items(gate: Path) -> list[dict[str, Any]]:
     ]
 
 
-def kill_workers_under(run: BatchRun, gate: Path) -> threading.Thread:
+def kill_workers_under(run: BatchRun, gate: Path) -> tuple[threading.Thread, list[BaseException]]:
     """Kill the worker running ``once`` (then open its gate) and both workers of ``twice``."""
 
     def worker_running(item_id: str, not_pid: int | None = None) -> Callable[[], int | None]:
@@ -109,6 +109,14 @@ def kill_workers_under(run: BatchRun, gate: Path) -> threading.Thread:
         return find
 
     def killer() -> None:
+        try:
+            kill_in_turn()
+        except BaseException as error:
+            failures.append(error)
+            for name in ("go", "never"):  # let the batch finish, so the test fails at once
+                (gate / name).touch()
+
+    def kill_in_turn() -> None:
         first = _wait_for(worker_running("once"), "the first worker of 'once'")
         os.kill(first, signal.SIGKILL)
         _wait_for(worker_running("once", first), "the retry of 'once'")
@@ -117,9 +125,10 @@ def kill_workers_under(run: BatchRun, gate: Path) -> threading.Thread:
         os.kill(killed, signal.SIGKILL)
         os.kill(_wait_for(worker_running("twice", killed), "the retry of 'twice'"), signal.SIGKILL)
 
+    failures: list[BaseException] = []
     thread = threading.Thread(target=killer, daemon=True)
     thread.start()
-    return thread
+    return thread, failures
 
 
 def check_deaths(results: list[BatchResult]) -> None:

@@ -60,9 +60,10 @@ def test_javascript_batch_runtime() -> None:
 
 def test_dead_worker_is_replaced_and_its_item_retried_once(tmp_path: Path) -> None:
     with run_batch(death_items(tmp_path), workers=1) as run:
-        killer = kill_workers_under(run, tmp_path)
+        killer, failures = kill_workers_under(run, tmp_path)
         results = list(run)
     killer.join(timeout=60)
+    assert not failures, failures
     check_deaths(results)
 
 

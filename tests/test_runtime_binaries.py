@@ -53,4 +53,6 @@ def test_compiled_module_is_cached_on_disk(tmp_path: Path) -> None:
         )
         assert done.stdout == "1\n", done.stderr
     cached = list((tmp_path / "cache").glob("*.cwasm"))
-    assert [path.name for path in cached] == [artifact_path(binary_key(runtime_for("javascript").binary)).name]
+    assert [path.name for path in cached] == [
+        artifact_path(binary_key(runtime_for("javascript").binary)).name
+    ]

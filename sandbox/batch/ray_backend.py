@@ -89,7 +89,7 @@ class RayPool:
         self._running: dict[Any, tuple[Any, Task]] = {}  # object ref -> (actor, task)
 
     def _start(self) -> Any:
-        actor = _RemoteActor.remote(self._runtime.value, self._base_policy)
+        actor: Any = _RemoteActor.remote(self._runtime.value, self._base_policy)
         self._pids[id(actor)] = actor.pid.remote()
         return actor
 
@@ -129,7 +129,15 @@ class RayPool:
                 ray.kill(actor, no_restart=True)
 
     def in_flight(self) -> dict[str, str]:
-        return {actor._actor_id.hex(): task.item.id for actor, task in list(self._running.values())}
+        """``ray:pid:<pid>`` -> item id (the pid is the actor's, on whichever node it runs)."""
+        names: dict[str, str] = {}
+        for actor, task in list(self._running.values()):
+            try:
+                pid = ray.get(self._pids[id(actor)], timeout=10)
+            except (KeyError, RayError):
+                continue  # a dead or replaced actor
+            names[f"ray:pid:{pid}"] = task.item.id
+        return names
 
     def close(self) -> None:
         with contextlib.suppress(RayError):
