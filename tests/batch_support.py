@@ -60,7 +60,9 @@ def check_hostile(results: list[BatchResult]) -> None:
     assert by_id["stdin"].stdout == "HI\nrest\n"
     assert by_id["js-stdin"].stdout == "in\n"
     assert by_id["files"].stdout == "A!\n"
-    assert "memory_bytes" in str(by_id["bad-policy"].error)
+    assert "invalid policy: memory_bytes: Input should be greater than or equal to" in str(
+        by_id["bad-policy"].error
+    )
     assert "relative path inside the workspace" in str(by_id["bad-file"].error)
     assert "id: Field required" in str(by_id["#12"].error)
     duplicates = [r for r in results if r.id == "ok" and r.error]

@@ -18,7 +18,7 @@ from typing import Any, Literal, Protocol
 
 from pydantic import ValidationError
 
-from sandbox.batch.models import BatchItem, BatchResult
+from sandbox.batch.models import BatchItem, BatchResult, describe_errors
 from sandbox.core.policy import ExecutionPolicy
 from sandbox.core.runtime_type import RuntimeType
 from sandbox.runtimes import runtime_for
@@ -214,18 +214,11 @@ def _validate(raw: BatchItem | Mapping[str, Any], index: int) -> BatchItem | Bat
     except ValidationError as error:
         raw_id = raw.get("id")
         item_id = raw_id if isinstance(raw_id, str) and raw_id else f"#{index}"
-        return _invalid(index, item_id, _describe(error))
+        return _invalid(index, item_id, describe_errors(error))
 
 
 def _invalid(index: int, item_id: str, reason: str) -> BatchResult:
     return BatchResult(id=item_id, success=False, error=f"invalid item: {reason}", attempts=0)
-
-
-def _describe(error: ValidationError) -> str:
-    return "; ".join(
-        f"{'.'.join(str(part) for part in entry['loc']) or 'item'}: {entry['msg']}"
-        for entry in error.errors()
-    )
 
 
 def run_batch(

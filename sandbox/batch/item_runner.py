@@ -10,7 +10,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from sandbox.batch.models import STDIN_FILE, BatchItem, BatchResult
+from pydantic import ValidationError
+
+from sandbox.batch.models import STDIN_FILE, BatchItem, BatchResult, describe_errors
 from sandbox.core.errors import SandboxError
 from sandbox.core.policy import ExecutionPolicy
 from sandbox.core.runtime_type import RuntimeType
@@ -53,8 +55,8 @@ def run_item(
 
     try:
         policy = item_policy(base_policy, item.policy)
-    except ValueError as error:
-        return failed(f"invalid policy: {error}")
+    except ValidationError as error:
+        return failed(f"invalid policy: {describe_errors(error)}")
     try:
         sandbox = create_sandbox(language, policy)
     except SandboxError as error:

@@ -10,7 +10,7 @@ import json
 from pathlib import PurePosixPath
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from sandbox.core.runtime_type import RuntimeType
 
@@ -86,6 +86,14 @@ class BatchResult(BaseModel):
     worker: str = Field(default="", description="The worker that ran it (pid or Ray actor).")
     workspace_path: str | None = Field(
         default=None, description="The kept workspace (only with keep_workspace)."
+    )
+
+
+def describe_errors(error: ValidationError) -> str:
+    """Each wrong field and what it allows, on one line (no pydantic links)."""
+    return "; ".join(
+        f"{'.'.join(str(part) for part in entry['loc']) or 'item'}: {entry['msg']}"
+        for entry in error.errors()
     )
 
 
