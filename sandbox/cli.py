@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
+from sandbox.batch.cli import batch, eval_app
 from sandbox.core.errors import SandboxError
 from sandbox.core.policy import ExecutionPolicy
 from sandbox.core.runtime_type import RuntimeType
@@ -82,6 +83,10 @@ def run(
         if result.trap_reason:
             sys.stderr.write(f"[sandbox] stopped: {result.trap_reason.value}\n")
     raise typer.Exit(result.exit_code if result.exit_code >= 0 else 128)
+
+
+app.command()(batch)
+app.add_typer(eval_app, name="eval")
 
 
 @app.command(

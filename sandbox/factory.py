@@ -180,7 +180,12 @@ def _pool(spec: BootSpec, root: Path) -> WarmPool:
         pool = _pools.get((spec, root))
         if pool is None:
             root.mkdir(parents=True, exist_ok=True)
-            pool = WarmPool(spec, lambda: workspaces.spare_workspace(root), DEFAULT_POOL_SIZE)
+            pool = WarmPool(
+                spec,
+                lambda: workspaces.spare_workspace(root),
+                workspaces.discard_spare,
+                DEFAULT_POOL_SIZE,
+            )
             _pools[(spec, root)] = pool
         return pool
 
@@ -195,7 +200,9 @@ def _remove_orphans_once(root: Path) -> None:
 
 
 @atexit.register
-def _close_pools() -> None:
+def close_warm_pools() -> None:
+    """Discard the spare interpreters and their workspaces (at exit, or when a worker ends:
+    multiprocessing's workers leave without running atexit)."""
     with _pools_lock:
         for pool in _pools.values():
             pool.close()

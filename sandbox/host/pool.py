@@ -21,9 +21,18 @@ _QUIET_WAIT_SECONDS = 0.05
 class WarmPool:
     """Keeps up to ``size`` booted guests of one BootSpec ready, refilled on a daemon thread."""
 
-    def __init__(self, spec: BootSpec, new_workspace: Callable[[], Path], size: int) -> None:
+    def __init__(
+        self,
+        spec: BootSpec,
+        new_workspace: Callable[[], Path],
+        discard_workspace: Callable[[Path], None],
+        size: int,
+    ) -> None:
+        """``discard_workspace`` removes a spare's never-used workspace (and whatever the
+        session layer put beside it)."""
         self._spec = spec
         self._new_workspace = new_workspace
+        self._discard_workspace = discard_workspace
         self._size = size
         self._ready: list[tuple[LiveGuest, Path]] = []
         self._lock = threading.Lock()
@@ -50,7 +59,7 @@ class WarmPool:
             leftovers, self._ready = self._ready, []
         for guest, workspace in leftovers:
             guest.close()
-            _remove_empty_tree(workspace)
+            self._discard_workspace(workspace)
 
     def _refill(self) -> None:
         while True:
@@ -71,22 +80,13 @@ class WarmPool:
                 except Exception:
                     # Perhaps for now only (the host out of descriptors): take() boots on its
                     # own thread and raises the error if it persists; its next take() retries.
-                    _remove_empty_tree(workspace)
+                    self._discard_workspace(workspace)
                     break
                 with self._lock:
                     if not self._closed:
                         self._ready.append((guest, workspace))
                         continue
                 guest.close()
-                _remove_empty_tree(workspace)
+                self._discard_workspace(workspace)
             if self._closed:
                 return
-
-
-def _remove_empty_tree(path: Path) -> None:
-    """Remove a never-used workspace (and its session directory), leaving anything non-empty."""
-    for directory in (path, path.parent):
-        try:
-            directory.rmdir()
-        except OSError:
-            return

@@ -181,6 +181,18 @@ def spare_workspace(root: Path) -> Path:
     return workspace
 
 
+def discard_spare(workspace: Path) -> None:
+    """Remove a spare that was never used: its marker, its workspace and its directory (each
+    only if otherwise empty, so nothing a guest wrote is lost)."""
+    with contextlib.suppress(FileNotFoundError):
+        (workspace.parent / SPARE_MARKER).unlink()
+    for directory in (workspace, workspace.parent):
+        try:
+            directory.rmdir()
+        except OSError:
+            return
+
+
 def adopt_spare(workspace: Path) -> None:
     """Make a spare's directory an ordinary session's (its session.json is written next)."""
     with contextlib.suppress(FileNotFoundError):
