@@ -21,6 +21,7 @@ from sandbox.sessions import workspace as workspaces
 from sandbox.sessions.sandbox import JavaScriptSandbox, PythonSandbox, Sandbox
 from sandbox.sessions.sandbox_logger import SandboxLogger
 from sandbox.sessions.storage import StorageAdapter, resolve_layout
+from sandbox.tools.registry import ToolSpec, toolset
 
 _SANDBOX_CLASSES: dict[RuntimeType, type[Sandbox]] = {
     RuntimeType.PYTHON: PythonSandbox,
@@ -43,6 +44,7 @@ def create_sandbox(
     storage_adapter: StorageAdapter | None = None,
     logger: SandboxLogger | None = None,
     wasm_binary_path: str | os.PathLike[str] | None = None,
+    tools: ToolSpec | None = None,
 ) -> Sandbox:
     """A sandbox for ``runtime`` under ``policy``.
 
@@ -61,8 +63,15 @@ def create_sandbox(
     there, so each new session boots its interpreter); ``allow_non_uuid=False`` accepts
     only UUID session ids; ``logger`` takes a SandboxLogger; ``wasm_binary_path`` is
     deprecated and must name the pinned runtime binary (its SHA-256 is checked).
+
+    ``tools`` (a list of functions, or a mapping name -> function; sync or async) are host
+    functions the guest may call: ``from sandbox_tools import name`` in Python,
+    ``tools.name({...})`` in JavaScript (docs/tools.md). Their signatures check the
+    arguments; calls count against the call's deadline and the policy's ``tool_max_*`` caps,
+    and ``metadata["tool_calls"]`` lists them.
     """
     runtime_type = RuntimeType(runtime_for(runtime).name)
+    host_tools = toolset(tools)
     if wasm_binary_path is not None:
         _check_binary(runtime_type, wasm_binary_path)
     if logger is not None and not isinstance(logger, SandboxLogger):
@@ -108,6 +117,7 @@ def create_sandbox(
         guest=guest,
         session_dir=session_dir,
         logger=logger,
+        tools=host_tools,
     )
 
 
