@@ -29,7 +29,7 @@ os.environ.setdefault("LLM_WASM_SANDBOX_HOME", tempfile.mkdtemp(prefix="llm-wasm
 from mcp.client import ClientSession
 from mcp.client.stdio import StdioServerParameters, stdio_client
 
-from sandbox import RuntimeType, create_sandbox
+from sandbox import ExecutionPolicy, RuntimeType, create_sandbox
 
 _REPO = Path(__file__).resolve().parents[1]
 _TRACKER = str(_REPO / "tests" / "bridged_mcp_server.py")
@@ -57,7 +57,8 @@ def noop() -> None:
 def round_trips(repeats: int, calls: int) -> None:
     print(f"no-op host tool call, round trip ({calls} calls a cell, median of {repeats} cells)")
     for runtime, (with_calls, without) in _LOOPS.items():
-        with create_sandbox(runtime, tools=[noop]) as sandbox:
+        policy = ExecutionPolicy(tool_max_calls=calls)
+        with create_sandbox(runtime, policy=policy, tools=[noop]) as sandbox:
             sandbox.execute(with_calls.format(n=10))  # warm: the tool list, the first worker
             per_call = []
             for _ in range(repeats):

@@ -15,10 +15,12 @@ from mcp.server.mcpserver import Image, MCPServer
 PIXEL = base64.b64decode(
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="
 )
+# Bodies as long as real issues' are, which is what a model reads when it calls tools itself.
+_BODY = "Steps to reproduce, logs and a long discussion. " * 12
 ISSUES = [
-    {"number": 1, "title": "Crash on start", "labels": ["bug", "p1"]},
-    {"number": 2, "title": "Add dark mode", "labels": ["feature"]},
-    {"number": 3, "title": "Leak in parser", "labels": ["bug"]},
+    {"number": 1, "title": "Crash on start", "labels": ["bug", "p1"], "body": _BODY},
+    {"number": 2, "title": "Add dark mode", "labels": ["feature"], "body": _BODY},
+    {"number": 3, "title": "Leak in parser", "labels": ["bug"], "body": _BODY},
 ]
 
 server = MCPServer("tracker")

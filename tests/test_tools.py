@@ -54,15 +54,16 @@ CALLS = {
         "weather": "from sandbox_tools import get_weather\n"
         "print(get_weather('Paris')['city'], get_weather(city='Rome', days=3)['days'])",
         "async": "import sandbox_tools\nprint(sandbox_tools.add(2, b=40))",
-        "bad": "get_weather(city=5)",
+        "bad": "from sandbox_tools import get_weather\nget_weather(city=5)",
         "value_error": "import sandbox_tools\n"
         "try:\n    sandbox_tools.fail('value')\nexcept ValueError as e:\n    print('caught', e)",
-        "custom": "sandbox_tools.fail('quota')",
-        "unknown": "sandbox_tools.nope()",
-        "hang": "sandbox_tools.hang()",
+        "custom": "import sandbox_tools\nsandbox_tools.fail('quota')",
+        "unknown": "import sandbox_tools\nsandbox_tools.nope()",
+        "hang": "import sandbox_tools\nsandbox_tools.hang()",
         "after": "print('alive')",
-        "loop": "for i in range(5):\n    sandbox_tools.add(i, 1)",
-        "big": "sandbox_tools.big(2000)",
+        "loop": "import sandbox_tools\nfor i in range(5):\n    sandbox_tools.add(i, 1)",
+        "big": "import sandbox_tools\nsandbox_tools.big(2000)",
+        "big_argument": "import sandbox_tools\nsandbox_tools.get_weather('x' * 5000)",
     },
     RuntimeType.JAVASCRIPT: {
         "weather": 'console.log(tools.get_weather({city: "Paris"}).city, '
@@ -77,6 +78,7 @@ CALLS = {
         "after": 'console.log("alive")',
         "loop": "for (let i = 0; i < 5; i++) tools.add({a: i, b: 1})",
         "big": "tools.big(2000)",
+        "big_argument": 'tools.get_weather("x".repeat(5000))',
     },
 }
 
@@ -89,7 +91,12 @@ def _release_hung_tools() -> Iterator[None]:
 
 @pytest.fixture(scope="module", params=[RuntimeType.PYTHON, RuntimeType.JAVASCRIPT])
 def tooled(request: pytest.FixtureRequest) -> Iterator[Sandbox]:
-    policy = ExecutionPolicy(timeout_seconds=1.5, tool_max_calls=3, tool_max_result_bytes=1000)
+    policy = ExecutionPolicy(
+        timeout_seconds=1.5,
+        tool_max_calls=3,
+        tool_max_result_bytes=1000,
+        tool_max_argument_bytes=1000,
+    )
     with create_sandbox(request.param, policy=policy, tools=TOOLS) as sandbox:
         yield sandbox
 
@@ -105,6 +112,7 @@ def test_sync_tool_with_keyword_and_positional_arguments(tooled: Sandbox) -> Non
     calls = metadata["tool_calls"]
     assert isinstance(calls, list) and [call["name"] for call in calls] == ["get_weather"] * 2
     assert all(call["ok"] and call["result_bytes"] > 0 for call in calls)
+    assert metadata["files"] == []  # the JavaScript request file is the driver's, hidden
 
 
 def test_async_tool(tooled: Sandbox) -> None:
@@ -148,9 +156,12 @@ def test_call_cap_per_cell(tooled: Sandbox) -> None:
     assert isinstance(calls, list) and [call["error"] for call in calls] == [None] * 3 + ["limit"]
 
 
-def test_result_bytes_cap(tooled: Sandbox) -> None:
+def test_result_and_argument_bytes_caps(tooled: Sandbox) -> None:
     _, stderr, _ = _run(tooled, "big")
     assert "ToolLimitError" in stderr and "tool_max_result_bytes" in stderr
+    _, stderr, metadata = _run(tooled, "big_argument")
+    assert "ToolLimitError" in stderr and "tool_max_argument_bytes" in stderr
+    assert metadata["tool_calls"][0]["error"] == "limit"  # type: ignore[index]
 
 
 def test_hanging_tool_ends_the_cell_as_timeout(tooled: Sandbox) -> None:

@@ -68,6 +68,7 @@ class ParkedGuest:
         # Both made by the guest's thread (see _main) before it reports ready.
         self._control_dir: Path | None = None
         self._cell_fd = -1
+        self._answer_fd = -1  # tool answers, in the control directory too
         self._requests: queue.SimpleQueue[CellLimits | None] = queue.SimpleQueue()
         self._replies: queue.SimpleQueue[CellRun] = queue.SimpleQueue()
         self._hypercall_token = poll.new_hypercall_token()
@@ -143,8 +144,9 @@ class ParkedGuest:
         finally:
             if self._guest_store is not None:
                 self._guest_store.free()
-            if self._cell_fd >= 0:
-                os.close(self._cell_fd)
+            for descriptor in (self._cell_fd, self._answer_fd):
+                if descriptor >= 0:
+                    os.close(descriptor)
             if self._control_dir is not None:
                 shutil.rmtree(self._control_dir, ignore_errors=True)
 
@@ -155,6 +157,7 @@ class ParkedGuest:
         self._cell_fd = os.open(
             control_dir / self._program.cell_file, os.O_RDWR | os.O_CREAT, 0o644
         )
+        self._answer_fd = os.open(control_dir / TOOL_ANSWER_FILE, os.O_RDWR | os.O_CREAT, 0o644)
         return control_dir
 
     def _run_guest(self) -> None:
@@ -212,12 +215,9 @@ class ParkedGuest:
             if reply.stop:
                 guest_store.interrupt()  # the deadline passed in the tool: a timeout
                 return
-            assert self._control_dir is not None
-            answer = self._control_dir / TOOL_ANSWER_FILE
-            staged = answer.with_suffix(".tmp")
-            try:
-                staged.write_bytes(reply.payload)
-                staged.replace(answer)  # the guest never reads half an answer
+            try:  # in place: the guest reads it only once this hypercall returns
+                os.pwrite(self._answer_fd, reply.payload, 0)
+                os.ftruncate(self._answer_fd, len(reply.payload))
             except OSError:
                 guest_store.interrupt()  # no answer to give (the host's disk): stop the cell
             return
@@ -249,7 +249,8 @@ class ParkedGuest:
             return tools.admit(error.size) or ToolReply(failure("limit", str(error)))
         except (OSError, ValueError) as error:  # WorkspacePathError is a ValueError too
             return ToolReply(failure("protocol", f"the tool request could not be read: {error}"))
-        return tools.handle(request, guest_store.deadline)
+        # One JSON line; what follows it is a longer earlier request's tail.
+        return tools.handle(request.partition(b"\n")[0], guest_store.deadline)
 
 
 def _boot_failure(spec: BootSpec, boot: CellRun) -> GuestStartupError:

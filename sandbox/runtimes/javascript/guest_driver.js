@@ -154,26 +154,54 @@ class ToolError extends Error {
   }
 }
 
+// Both opened at a cell's first tool call and closed when the cell ends: one open per cell,
+// not per call. The request is one JSON line; the host rewrites the answer file in place
+// before the guest resumes.
+let toolRequest = null;
+let toolAnswer = null;
+let toolRequestLength = 0; // a shorter request reopens (truncates) the file, so its size is its own
+
+function toolFailure(kind, message) {
+  return new ToolError({ kind, message });
+}
+
 function askHost(request) {
   let text;
   try {
     text = JSON.stringify(request);
   } catch (error) {
-    throw new ToolError({ kind: "invalid_arguments", message: `${request.name}(): arguments must be JSON values (${error.message})` });
+    throw toolFailure("invalid_arguments", `${request.name}(): arguments must be JSON values (${error.message})`);
   }
-  os.mkdir(toolRequestPath.slice(0, toolRequestPath.lastIndexOf("/")));
-  if (!writeInternal(toolRequestPath, text)) {
-    throw new ToolError({ kind: "limit", message: "the tool request could not be written (is the workspace full?)" });
+  if (toolRequest !== null && text.length < toolRequestLength) closeToolFiles(); // truncate
+  toolRequestLength = text.length;
+  if (toolRequest === null) {
+    os.mkdir(toolRequestPath.slice(0, toolRequestPath.lastIndexOf("/")));
+    toolRequest = std.open(toolRequestPath, "w");
+    if (!toolRequest) throw toolFailure("protocol", `the tool request file could not be opened`);
+  }
+  toolRequest.seek(0, std.SEEK_SET);
+  toolRequest.puts(`${text}\n`);
+  toolRequest.flush();
+  if (toolRequest.error()) {
+    throw toolFailure("limit", "the tool request could not be written (is the workspace full?)");
   }
   sleep(hypercallMs + STATUS_TOOL_CALL);
   let answer;
   try {
-    answer = JSON.parse(std.loadFile(toolAnswerPath));
+    if (toolAnswer === null) toolAnswer = std.open(toolAnswerPath, "r");
+    toolAnswer.seek(0, std.SEEK_SET);
+    answer = JSON.parse(toolAnswer.readAsString());
   } catch {
-    throw new ToolError({ kind: "protocol", message: "the host gave no answer to the tool call" });
+    throw toolFailure("protocol", "the host gave no answer to the tool call");
   }
   if (answer.ok) return answer.value;
   throw new ToolError(answer);
+}
+
+function closeToolFiles() {
+  if (toolRequest !== null) toolRequest.close();
+  if (toolAnswer !== null) toolAnswer.close();
+  toolRequest = toolAnswer = null;
 }
 
 function callTool(name, args) {
@@ -301,6 +329,7 @@ for (;;) {
     report(error);
     status = isOutOfMemory(error) ? STATUS_MEMORY_ERROR | 1 : 1;
   }
+  closeToolFiles();
   if (globalsDir) saveGlobals(baselineGlobals);
   std.out.flush();
   std.err.flush();
