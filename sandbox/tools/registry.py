@@ -25,7 +25,7 @@ from sandbox.core.errors import SandboxError
 _RESERVED = frozenset(
     {"list", "builtins", "json", "then", "constructor", "prototype", "toJSON", "toString"}
     | {"valueOf", "inspect", "Tool", "ToolError", "ToolArgumentError", "ToolLimitError"}
-    | {"ToolTimeoutError", "servers"}
+    | {"ToolTimeoutError", "servers", "Any", "annotations"}
 )
 _ARG_LINE = re.compile(r"^\s{2,}(\*{0,2}[A-Za-z_]\w*)\s*(?:\([^)]*\))?\s*:\s*(.*)$")
 
@@ -68,7 +68,7 @@ def check_name(name: object) -> str:
             f"tool name {name!r} is not a Python identifier (letters, digits and '_', not "
             "starting with a digit, not a keyword); name it with tools={'name': function}"
         )
-    if parts[-1] in _RESERVED or any(p.startswith("_") for p in parts):
+    if any(p in _RESERVED or p.startswith("_") for p in parts):
         raise ValueError(
             f"tool name {name!r} is reserved by the guests' tool modules (or starts with '_'); "
             "name it otherwise with tools={'name': function}"
