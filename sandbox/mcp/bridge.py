@@ -13,6 +13,7 @@ away answers every call with a ConnectionError naming it, never a hung cell.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import re
 from collections.abc import AsyncIterator, Mapping
@@ -99,7 +100,7 @@ class Bridge:
                     continue
                 made[name] = from_schema(
                     name,
-                    tool.description or "",
+                    _described(tool),
                     tool.input_schema or {},
                     self._caller(server, tool.name, _wraps_result(tool.output_schema)),
                 )
@@ -194,6 +195,17 @@ def guest_name(name: str) -> str:
     """``name`` made an identifier a guest can spell (``search-issues`` -> ``search_issues``)."""
     text = _NOT_IDENTIFIER.sub("_", name).strip("_") or "tool"
     return f"t{text}" if text[0].isdigit() else text
+
+
+def _described(tool: Any) -> str:
+    """The tool's description, and what its value is (the output schema, unwrapped)."""
+    schema = tool.output_schema
+    if not schema:
+        return str(tool.description or "")
+    if _wraps_result(schema):
+        schema = schema["properties"]["result"]
+    returns = json.dumps(schema, sort_keys=True)
+    return f"{tool.description or ''}\n\nReturns (JSON schema): {returns}".strip()
 
 
 def _wraps_result(output_schema: dict[str, Any] | None) -> bool:
