@@ -23,6 +23,7 @@ from sandbox.sessions.sandbox import JavaScriptSandbox, PythonSandbox, Sandbox
 from sandbox.sessions.sandbox_logger import SandboxLogger
 from sandbox.sessions.storage import StorageAdapter, resolve_layout
 from sandbox.sessions.workspace import Layout
+from sandbox.tools.registry import HostTool, ToolSpec, toolset
 
 _SANDBOX_CLASSES: dict[RuntimeType, type[Sandbox]] = {
     RuntimeType.PYTHON: PythonSandbox,
@@ -45,6 +46,7 @@ def create_sandbox(
     storage_adapter: StorageAdapter | None = None,
     logger: SandboxLogger | None = None,
     wasm_binary_path: str | os.PathLike[str] | None = None,
+    tools: ToolSpec | None = None,
 ) -> Sandbox:
     """A sandbox for ``runtime`` under ``policy``.
 
@@ -63,8 +65,15 @@ def create_sandbox(
     there, so each new session boots its interpreter); ``allow_non_uuid=False`` accepts
     only UUID session ids; ``logger`` takes a SandboxLogger; ``wasm_binary_path`` is
     deprecated and must name the pinned runtime binary (its SHA-256 is checked).
+
+    ``tools`` (a list of functions, or a mapping name -> function; sync or async) are host
+    functions the guest may call: ``from sandbox_tools import name`` in Python,
+    ``tools.name({...})`` in JavaScript (docs/tools.md). Their signatures check the
+    arguments; calls count against the call's deadline and the policy's ``tool_max_*`` caps,
+    and ``metadata["tool_calls"]`` lists them.
     """
     runtime_type = RuntimeType(runtime_for(runtime).name)
+    host_tools = toolset(tools)
     if wasm_binary_path is not None:
         _check_binary(runtime_type, wasm_binary_path)
     if logger is not None and not isinstance(logger, SandboxLogger):
@@ -77,7 +86,15 @@ def create_sandbox(
     policy = policy if policy is not None else ExecutionPolicy()
     spec = boot_spec(runtime_type, policy, auto_persist_globals)
     layout = resolve_layout(None, workspace_root, storage_adapter)
-    return _open(spec, policy, layout, session_id, allow_non_uuid=allow_non_uuid, logger=logger)
+    return _open(
+        spec,
+        policy,
+        layout,
+        session_id,
+        allow_non_uuid=allow_non_uuid,
+        logger=logger,
+        tools=host_tools,
+    )
 
 
 def _open(
@@ -88,6 +105,7 @@ def _open(
     *,
     allow_non_uuid: bool,
     logger: SandboxLogger | None,
+    tools: dict[str, HostTool],
     boot: bool = True,
 ) -> Sandbox:
     """The sandbox of a new or reopened session; ``boot=False`` leaves it without an
@@ -98,7 +116,8 @@ def _open(
     if not layout.legacy:
         _remove_orphans_once(layout.root)
     # A warm pool only pays where a boot is slow (QuickJS runs its driver); a Python boot is an
-    # instantiation of the snapshot, cheaper than keeping spares and refilling them.
+    # instantiation of the snapshot, cheaper than keeping spares and refilling them (measured:
+    # a pool's refill thread competes for the GIL with the caller's next call).
     guest: LiveGuest | None
     if session_id is None and boot and not layout.legacy and spec.program.warm_pool:
         guest, workspace = _pool(spec, layout.root).take()
@@ -129,8 +148,16 @@ def _open(
         session_dir=session_dir,
         logger=logger,
         spawn=lambda: _open(
-            spec, policy, layout, None, allow_non_uuid=allow_non_uuid, logger=logger, boot=False
+            spec,
+            policy,
+            layout,
+            None,
+            allow_non_uuid=allow_non_uuid,
+            logger=logger,
+            tools=tools,
+            boot=False,
         ),
+        tools=tools,
     )
 
 

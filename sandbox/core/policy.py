@@ -171,6 +171,19 @@ class ExecutionPolicy(BaseModel):
         description="Files, directories and links the workspace may hold; creating more fails "
         "with 'no space left'.",
     )
+    tool_max_calls: int = Field(
+        default=100, ge=0, description="Host tool calls one call may make (tools=, MCP bridge)."
+    )
+    tool_max_argument_bytes: int = Field(
+        default=1 * _MIB,
+        ge=0,
+        description="Bytes of tool requests (JSON arguments) one call may send to the host.",
+    )
+    tool_max_result_bytes: int = Field(
+        default=16 * _MIB,
+        ge=0,
+        description="Bytes of tool results (JSON) one call may receive from the host.",
+    )
     guest_mount_path: str = Field(
         default="/app", description="Where the workspace appears in the guest."
     )

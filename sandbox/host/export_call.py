@@ -36,7 +36,7 @@ class I32Export:
             argument.kind = ffi.WASMTIME_I32
         self._result = (ffi.wasmtime_val_t * 1)()
 
-    def __call__(self, store: wasmtime.Store, *arguments: int) -> int:
+    def __call__(self, store: wasmtime.Store | wasmtime.Caller, *arguments: int) -> int:
         """Call the export; raises wasmtime.Trap or WasmtimeError as Func.__call__ does."""
         if len(arguments) != self._arity:
             raise TypeError(f"expected {self._arity} arguments, got {len(arguments)}")

@@ -128,6 +128,11 @@ class GuestStore:
         self.stdout = OutputCapture(limits.stdout_max_bytes)
         self.stderr = OutputCapture(limits.stderr_max_bytes)
 
+    @property
+    def deadline(self) -> float:
+        """When the cell in progress must end, on time.monotonic()'s clock."""
+        return self._deadline
+
     def report(self, exit_code: int, **details: object) -> CellRun:
         """The CellRun of a cell that ended normally with ``exit_code``."""
         run = CellRun(

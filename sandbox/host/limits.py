@@ -9,6 +9,7 @@ import wasmtime
 from sandbox.core.policy import ExecutionPolicy
 from sandbox.core.result import TrapReason
 from sandbox.host.guest_tree import TreeScan
+from sandbox.host.tool_channel import ToolHandler
 
 # A guest whose memory is within this much of its cap when it fails is taken to have hit it.
 _MEMORY_SLACK_BYTES = 4 * 1024 * 1024
@@ -24,6 +25,8 @@ class CellLimits:
     stderr_max_bytes: int
     disk_bytes: int  # what the guest may still add to the workspace in this call
     disk_entries: int  # files, directories and links it may still create
+    # The host tools this call may use (with their per-cell caps and record), if any.
+    tools: ToolHandler | None = None
 
     @classmethod
     def from_policy(
@@ -31,6 +34,7 @@ class CellLimits:
         policy: ExecutionPolicy,
         workspace: TreeScan,
         timeout_seconds: float | None = None,
+        tools: ToolHandler | None = None,
     ) -> CellLimits:
         """Limits for one call, with the disk budget left by ``workspace`` as measured now."""
         return cls(
@@ -42,6 +46,7 @@ class CellLimits:
             if workspace.complete
             else 0,
             disk_entries=max(0, policy.workspace_max_files - workspace.entries),
+            tools=tools,
         )
 
 

@@ -25,12 +25,19 @@ import wasmtime
 
 from sandbox.core.errors import GuestStartupError
 from sandbox.core.result import TrapReason
-from sandbox.host import poll
+from sandbox.host import guest_tree, poll
 from sandbox.host.engine import shared_engine
 from sandbox.host.guest import BOOT_LIMITS, BootSpec, CellRun, track
 from sandbox.host.guest_store import GuestStore
 from sandbox.host.limits import CellLimits
 from sandbox.host.module_cache import load_module
+from sandbox.host.tool_channel import (
+    TOOL_ANSWER_FILE,
+    TOOL_REQUEST_FILE,
+    ToolHandler,
+    ToolReply,
+    failure,
+)
 from sandbox.host.wasi import CONTROL_GUEST_PATH, GuestFilesystem
 
 # How long past its deadline a cell may stay silent before the host gives up on the guest
@@ -61,10 +68,12 @@ class ParkedGuest:
         # Both made by the guest's thread (see _main) before it reports ready.
         self._control_dir: Path | None = None
         self._cell_fd = -1
+        self._answer_fd = -1  # tool answers, in the control directory too
         self._requests: queue.SimpleQueue[CellLimits | None] = queue.SimpleQueue()
         self._replies: queue.SimpleQueue[CellRun] = queue.SimpleQueue()
         self._hypercall_token = poll.new_hypercall_token()
         self._guest_store: GuestStore | None = None
+        self._tools: ToolHandler | None = None  # the cell in progress's, on the guest thread
         self._alive = True
         self._closed = False
         self._ready = False
@@ -135,8 +144,9 @@ class ParkedGuest:
         finally:
             if self._guest_store is not None:
                 self._guest_store.free()
-            if self._cell_fd >= 0:
-                os.close(self._cell_fd)
+            for descriptor in (self._cell_fd, self._answer_fd):
+                if descriptor >= 0:
+                    os.close(descriptor)
             if self._control_dir is not None:
                 shutil.rmtree(self._control_dir, ignore_errors=True)
 
@@ -147,6 +157,7 @@ class ParkedGuest:
         self._cell_fd = os.open(
             control_dir / self._program.cell_file, os.O_RDWR | os.O_CREAT, 0o644
         )
+        self._answer_fd = os.open(control_dir / TOOL_ANSWER_FILE, os.O_RDWR | os.O_CREAT, 0o644)
         return control_dir
 
     def _run_guest(self) -> None:
@@ -156,6 +167,8 @@ class ParkedGuest:
                 f"{CONTROL_GUEST_PATH}/{self._program.cell_file}",
                 self.spec.workspace_guest_path,
                 self.spec.globals_dir or "",
+                f"{self.spec.workspace_guest_path.rstrip('/')}/{TOOL_REQUEST_FILE}",
+                f"{CONTROL_GUEST_PATH}/{TOOL_ANSWER_FILE}",
             ]
         )
         try:
@@ -197,6 +210,17 @@ class ParkedGuest:
     def _hypercall(self, caller: wasmtime.Caller, memory: wasmtime.Memory, status: int) -> None:
         guest_store = self._guest_store
         assert guest_store is not None
+        if status == poll.STATUS_TOOL_CALL:
+            reply = self._tool_reply(guest_store)
+            if reply.stop:
+                guest_store.interrupt()  # the deadline passed in the tool: a timeout
+                return
+            try:  # in place: the guest reads it only once this hypercall returns
+                os.pwrite(self._answer_fd, reply.payload, 0)
+                os.ftruncate(self._answer_fd, len(reply.payload))
+            except OSError:
+                guest_store.interrupt()  # no answer to give (the host's disk): stop the cell
+            return
         out_of_memory = bool(status & poll.STATUS_MEMORY_ERROR)
         self._replies.put(
             guest_store.report(
@@ -209,7 +233,24 @@ class ParkedGuest:
         if limits is None:
             guest_store.interrupt()  # closed while parked: unwind the guest
             return
+        self._tools = limits.tools
         guest_store.begin_cell(limits)
+
+    def _tool_reply(self, guest_store: GuestStore) -> ToolReply:
+        """The answer to the request the driver wrote in the workspace; never raises."""
+        tools = self._tools
+        if tools is None:
+            return ToolReply(failure("unknown_tool", "this sandbox was given no host tools"))
+        try:
+            request = guest_tree.read_file(
+                self._workspace, TOOL_REQUEST_FILE, max_bytes=tools.request_cap
+            )
+        except guest_tree.FileTooLargeError as error:
+            return tools.admit(error.size) or ToolReply(failure("limit", str(error)))
+        except (OSError, ValueError) as error:  # WorkspacePathError is a ValueError too
+            return ToolReply(failure("protocol", f"the tool request could not be read: {error}"))
+        # One JSON line; what follows it is a longer earlier request's tail.
+        return tools.handle(request.partition(b"\n")[0], guest_store.deadline)
 
 
 def _boot_failure(spec: BootSpec, boot: CellRun) -> GuestStartupError:

@@ -36,6 +36,8 @@ HYPERCALL_STATUS_RANGE = 1 << 10
 # Status bit the driver sets when the cell died of running out of memory (the low byte is the
 # exit code).
 STATUS_MEMORY_ERROR = 0x100
+# Not a cell's end: the driver asks the host to answer the tool call it wrote (tool_channel.py).
+STATUS_TOOL_CALL = 0x200
 
 _NANOS = 1_000_000_000
 _NANOS_PER_MS = 1_000_000

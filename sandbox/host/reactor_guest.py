@@ -34,6 +34,7 @@ from sandbox.host.export_call import I32Export
 from sandbox.host.guest import BOOT_LIMITS, BootSpec, CellRun, track
 from sandbox.host.guest_store import GuestStore
 from sandbox.host.limits import CellLimits, near_memory_limit
+from sandbox.host.tool_channel import ToolHandler, failure
 from sandbox.host.wasi import GuestFilesystem
 
 # What the guest driver sends through the door (a protocol of ours).
@@ -41,6 +42,9 @@ REPORT_STATUS = b"\x00status "
 # The driver's markdown table of a cell's last value; longer ones are dropped, not cut.
 REPORT_DISPLAY = b"\x00display "
 MAX_DISPLAY_BYTES = 16384
+# A tool call or list from guest_lib/sandbox_tools.py: the rest is the JSON request.
+REQUEST_TOOL = b"\x00tool "
+_HEAD_BYTES = 16
 STATUS_MEMORY_ERROR = 0x100
 _CLOSE_WAIT_SECONDS = 2.0
 _DOOR_NO_HOST = -1
@@ -107,6 +111,7 @@ class ReactorGuest:
         self._turn_lock = threading.Lock()
         self._status: int | None = None
         self._display: str | None = None
+        self._tools: ToolHandler | None = None
         self._alive = True
         # The session's settings, which the driver applies at its first cell: a JSON line.
         settings = {"workspace": spec.workspace_guest_path, "globals_dir": spec.globals_dir or ""}
@@ -177,6 +182,7 @@ class ReactorGuest:
             source = self._settings + code.encode("utf-8", errors="surrogatepass")
             self._status = None
             self._display = None
+            self._tools = limits.tools
             guest_store = self._guest_store
             guest_store.begin_cell(limits)
             store, memory = guest_store.store, guest_store.memory
@@ -252,33 +258,79 @@ class ReactorGuest:
         answer_pointer: int,
         answer_length_pointer: int,
     ) -> int:
-        """host.call: answer the driver's requests. Returns 0, or -1/-2; never raises."""
+        """host.call: answer the driver's requests. Returns 0, or -1/-2; never raises.
+
+        An answer with data goes into a buffer the door gets from the guest's ``host_alloc``,
+        called re-entrantly; the guest's ``_host.call`` copies it into bytes and frees it.
+        """
         memory = self._guest_store.memory
         if memory is None:
             return _DOOR_FAULT
         size = memory.data_len(caller)
         pointer, length = pointer & 0xFFFFFFFF, length & 0xFFFFFFFF
-        if pointer + length > size:
-            return _DOOR_FAULT
-        if length > len(REPORT_DISPLAY) + MAX_DISPLAY_BYTES:
-            return _DOOR_FAULT
-        request = bytes(memory.read(caller, pointer, pointer + length))
-        if request.startswith(REPORT_DISPLAY):
-            self._display = request[len(REPORT_DISPLAY) :].decode("utf-8", errors="replace")
-        elif request.startswith(REPORT_STATUS):
-            try:
-                self._status = int(request[len(REPORT_STATUS) :])
-            except ValueError:
-                return _DOOR_FAULT
-        else:
-            return _DOOR_NO_HOST
-        # The answer is empty: a null pointer and a zero length, nothing to allocate.
         answer_pointer, answer_length_pointer = (
             answer_pointer & 0xFFFFFFFF,
             answer_length_pointer & 0xFFFFFFFF,
         )
-        if max(answer_pointer, answer_length_pointer) + 4 > size:
+        if pointer + length > size or max(answer_pointer, answer_length_pointer) + 4 > size:
             return _DOOR_FAULT
-        memory.write(caller, bytes(4), answer_pointer)
-        memory.write(caller, bytes(4), answer_length_pointer)
+        head = bytes(memory.read(caller, pointer, pointer + min(length, _HEAD_BYTES)))
+        answer = b""
+        if head.startswith(REQUEST_TOOL):
+            answer = self._tool_answer(caller, memory, pointer, length)
+        elif length > len(REPORT_DISPLAY) + MAX_DISPLAY_BYTES:
+            return _DOOR_FAULT
+        elif head.startswith(REPORT_DISPLAY):
+            request = bytes(memory.read(caller, pointer, pointer + length))
+            self._display = request[len(REPORT_DISPLAY) :].decode("utf-8", errors="replace")
+        elif head.startswith(REPORT_STATUS):
+            try:
+                self._status = int(
+                    bytes(memory.read(caller, pointer, pointer + length))[len(REPORT_STATUS) :]
+                )
+            except ValueError:
+                return _DOOR_FAULT
+        else:
+            return _DOOR_NO_HOST
+        return self._give(caller, memory, answer, answer_pointer, answer_length_pointer)
+
+    def _tool_answer(
+        self, caller: wasmtime.Caller, memory: wasmtime.Memory, pointer: int, length: int
+    ) -> bytes:
+        tools = self._tools
+        if tools is None:
+            return failure("unknown_tool", "this sandbox was given no host tools")
+        body = length - len(REQUEST_TOOL)
+        refused = tools.admit(body)
+        if refused is not None:
+            return refused.payload
+        start = pointer + len(REQUEST_TOOL)
+        reply = tools.handle(
+            bytes(memory.read(caller, start, start + body)), self._guest_store.deadline
+        )
+        if reply.stop:
+            self._guest_store.interrupt()  # the guest traps as a timeout when the door returns
+            return b""
+        return reply.payload
+
+    def _give(
+        self,
+        caller: wasmtime.Caller,
+        memory: wasmtime.Memory,
+        answer: bytes,
+        answer_pointer: int,
+        answer_length_pointer: int,
+    ) -> int:
+        """Write ``answer`` where the guest's _host.call looks for it (empty: no buffer)."""
+        buffer = 0
+        if answer:
+            try:
+                buffer = self._alloc(caller, len(answer)) & 0xFFFFFFFF
+            except Exception:  # a trap inside host_alloc (the deadline): the guest stops next
+                return _DOOR_FAULT
+            if buffer == 0 or buffer + len(answer) > memory.data_len(caller):
+                return _DOOR_FAULT
+            memory.write(caller, answer, buffer)
+        memory.write(caller, _U32.pack(buffer), answer_pointer)
+        memory.write(caller, _U32.pack(len(answer)), answer_length_pointer)
         return 0

@@ -30,7 +30,10 @@ from mcp.server.mcpserver import MCPServer
 from pydantic import AnyHttpUrl, ValidationError
 
 from sandbox.core.policy import ExecutionPolicy
+from sandbox.mcp import code_mode
 from sandbox.mcp.auth import TOKEN_ENV, ServerConfigError, StaticTokenVerifier, check_http_exposure
+from sandbox.mcp.bridge import Bridge
+from sandbox.mcp.bridge_config import BridgedServer, discover, load_bridge_file
 from sandbox.mcp.checkpoint_tools import CheckpointTools
 from sandbox.mcp.external_files import EXTERNAL_GUEST_PATH, stage_external_files
 from sandbox.mcp.http_guard import connection_cap, guarded_protocol
@@ -72,6 +75,8 @@ def build_server(
     auth_token: str | None = None,
     public_url: str = "http://127.0.0.1:8080",
     transport: Transport = "stdio",
+    bridge: Bridge | None = None,
+    bridge_sources: Sequence[str] = (),
 ) -> MCPServer[dict[str, Any]]:
     """An MCPServer with the sandbox tools, ready for any transport.
 
@@ -79,13 +84,18 @@ def build_server(
     only announced to clients. With ``auth_token``, HTTP requests need it as a bearer token;
     ``public_url`` is where the server is reachable and only labels the token's issuer.
     ``transport`` decides whose sessions it records and may reattach: the local user's
-    (stdio) or the token holder's (http).
+    (stdio) or the token holder's (http). With a started ``bridge``, every session's guest
+    can call its servers' tools (code mode) and ``list_bridged_tools`` describes them.
     """
     policy = policy if policy is not None else server_policy()
     limits = limits if limits is not None else ServerLimits()
     metrics = Metrics()
     registry = SessionRegistry(
-        policy, limits, metrics, principal=principal_for(transport, auth_token)
+        policy,
+        limits,
+        metrics,
+        principal=principal_for(transport, auth_token),
+        tools=bridge.host_tools() if bridge is not None else None,
     )
 
     async def client_ended(client: str) -> None:
@@ -99,12 +109,16 @@ def build_server(
         metrics=metrics,
     )
     tools = [*sandbox_tools.tools(), *CheckpointTools(sandbox_tools, registry).tools()]
+    instructions = _INSTRUCTIONS
+    if bridge is not None:
+        tools.append(code_mode.bridge_tool(bridge, list(bridge_sources)))
+        instructions += code_mode.INSTRUCTIONS
     verifier = StaticTokenVerifier(auth_token) if auth_token is not None else None
     issuer = AnyHttpUrl(public_url)
     server: MCPServer[dict[str, Any]] = MCPServer(
         "llm-wasm-sandbox",
         title="LLM WebAssembly sandbox",
-        instructions=_INSTRUCTIONS,
+        instructions=instructions,
         version=metadata.version("llm-wasm-sandbox"),
         tools=tools,
         lifespan=_lifespan(registry, limits),
@@ -130,13 +144,17 @@ def serve(
     *,
     limits: ServerLimits | None = None,
     storage_dir: Path | None = None,
+    bridge_file: Path | None = None,
+    bridge_discover: bool = False,
+    bridge_timeout: float = 30.0,
 ) -> None:
     """Serve until the client disconnects (stdio) or the process is interrupted (HTTP).
 
     The external files are staged in a private directory, made inside ``storage_dir`` when
     given (0.4's ``--storage-dir``) and removed at exit. Raises ServerConfigError, before
     anything starts, for an unknown transport, a non-loopback HTTP address without a token,
-    or unusable external files.
+    or unusable external files or bridge file. ``bridge_file`` (or ``bridge_discover``, the
+    MCP clients' own config files) names MCP servers whose tools guest code may call.
     """
     if transport not in TRANSPORTS:
         raise ServerConfigError(f"unknown transport {transport!r}; use one of {TRANSPORTS}")
@@ -149,9 +167,13 @@ def serve(
             storage_dir.mkdir(parents=True, exist_ok=True)
         except OSError as error:
             raise ServerConfigError(f"--storage-dir {storage_dir}: {error.strerror}") from None
-    with tempfile.TemporaryDirectory(
-        prefix="llm-wasm-sandbox-external-", dir=storage_dir
-    ) as staging:
+    servers, sources = _bridged_servers(bridge_file, bridge_discover)
+    with (
+        tempfile.TemporaryDirectory(
+            prefix="llm-wasm-sandbox-external-", dir=storage_dir
+        ) as staging,
+        _bridged(servers, bridge_timeout) as bridge,
+    ):
         names = stage_external_files(
             external_files, Path(staging), max_bytes=limits.max_external_file_bytes
         )
@@ -163,6 +185,8 @@ def serve(
             auth_token=auth_token if transport == "http" else None,
             public_url=_url(host, port),
             transport="http" if transport == "http" else "stdio",
+            bridge=bridge,
+            bridge_sources=sources,
         )
         if transport == "stdio":
             # A client that finds the server slow to exit after closing stdin sends SIGTERM
@@ -289,7 +313,32 @@ def main(argv: Sequence[str] | None = None) -> None:
         help="Seconds an HTTP client has to send a request head "
         f"(default {defaults.header_timeout_seconds:g}).",
     )
+    bridging = parser.add_mutually_exclusive_group()
+    bridging.add_argument(
+        "--bridge",
+        type=Path,
+        metavar="SERVERS_JSON",
+        help='MCP servers whose tools guest code may call (code mode): {"mcpServers": {name: '
+        '{"command", "args", "env"} or {"url", "headers"}}}.',
+    )
+    bridging.add_argument(
+        "--bridge-discover",
+        action="store_true",
+        help="Bridge the MCP servers that the config files of Claude Code, Cursor, VS Code, "
+        "Zed, Gemini CLI and Codex define (project level, then user level); the files used "
+        "are logged.",
+    )
+    parser.add_argument(
+        "--bridge-timeout",
+        type=float,
+        default=30.0,
+        metavar="SECONDS",
+        help="How long a guest's call to a bridged tool may wait for its server (default 30); "
+        "the cell's own deadline still applies.",
+    )
     args = parser.parse_args(argv)
+    if args.bridge_timeout <= 0:
+        parser.error("--bridge-timeout must be more than 0 seconds")
     try:
         limits = _limits_from(args)
     except ValidationError as error:
@@ -305,6 +354,9 @@ def main(argv: Sequence[str] | None = None) -> None:
             external_files=args.external_files,
             limits=limits,
             storage_dir=args.storage_dir,
+            bridge_file=args.bridge,
+            bridge_discover=args.bridge_discover,
+            bridge_timeout=args.bridge_timeout,
         )
     except ServerConfigError as error:
         parser.error(str(error))
@@ -352,6 +404,36 @@ def _policy_with_external(staging: Path) -> ExecutionPolicy:
         )
     except ValidationError as error:
         raise ServerConfigError(f"cannot mount the external files: {error}") from None
+
+
+def _bridged_servers(
+    bridge_file: Path | None, bridge_discover: bool
+) -> tuple[dict[str, BridgedServer], list[str]]:
+    """The servers to bridge and the files that named them."""
+    if bridge_file is not None:
+        return load_bridge_file(bridge_file), [str(bridge_file)]
+    if not bridge_discover:
+        return {}, []
+    servers, used = discover(Path.cwd(), Path.home())
+    if used:
+        _log.warning("bridging %s from %s", ", ".join(servers), ", ".join(used))
+    else:
+        _log.warning("--bridge-discover found no MCP servers in the clients' config files")
+    return servers, used
+
+
+@contextmanager
+def _bridged(servers: dict[str, BridgedServer], timeout: float) -> Iterator[Bridge | None]:
+    """A started Bridge for ``servers`` (None without any), closed when serving ends."""
+    if not servers:
+        yield None
+        return
+    bridge = Bridge(servers, call_timeout=timeout)
+    bridge.start()
+    try:
+        yield bridge
+    finally:
+        bridge.close()
 
 
 @contextmanager

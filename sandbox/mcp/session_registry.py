@@ -45,6 +45,7 @@ from sandbox.sessions.files import delete_session_workspace
 from sandbox.sessions.metadata import load_metadata
 from sandbox.sessions.sandbox import Sandbox
 from sandbox.sessions.workspace import session_dir, sessions_root, validate_session_id
+from sandbox.tools.registry import HostTool
 
 _log = logging.getLogger(__name__)
 
@@ -89,8 +90,10 @@ class SessionRegistry:
         *,
         principal: str = LOCAL_PRINCIPAL,
         clock: Callable[[], float] = time.monotonic,
+        tools: dict[str, HostTool] | None = None,
     ) -> None:
         self._policy = policy
+        self._tools = dict(tools or {})  # the bridged MCP servers' tools, in every session
         self._limits = limits
         self._metrics = metrics
         self._principal = principal
@@ -392,7 +395,11 @@ class SessionRegistry:
                 make()
                 if make is not None
                 else create_sandbox(
-                    language, self._policy, session_id, auto_persist_globals=auto_persist_globals
+                    language,
+                    self._policy,
+                    session_id,
+                    auto_persist_globals=auto_persist_globals,
+                    tools=self._tools,
                 )
             )
         except SandboxError as error:
@@ -520,6 +527,7 @@ class SessionRegistry:
                 self._policy,
                 live.session_id,
                 auto_persist_globals=live.auto_persist_globals,
+                tools=self._tools,
             )
         except SandboxError as error:
             live.loaded = False

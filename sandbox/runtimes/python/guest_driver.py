@@ -59,14 +59,23 @@ def _exit_status(code: object) -> int:
     return 1
 
 
+# Guest library frames a traceback leaves out: the host-tool proxies raise for the host.
+_QUIET_FILES = frozenset({f"{_PACKAGES}/sandbox_tools.py", f"{_PACKAGES}/mcp_tools.py"})
+
+
 def _report(error: BaseException, source: str) -> None:
-    """Print the traceback from the user's first frame on: our driver frames are noise."""
+    """Print the traceback from the user's first frame on: our driver frames are noise, and
+    so are the frames of the tool proxies an error from a host tool passes through."""
     lines = source.splitlines(keepends=True)
     linecache.cache[_CELL] = (len(source), None, lines, _CELL)
     tb = error.__traceback__
     while tb is not None and tb.tb_frame.f_code.co_filename != _CELL:
         tb = tb.tb_next
-    traceback.print_exception(type(error), error, tb)
+    report = traceback.TracebackException(type(error), error, tb)
+    shown = [frame for frame in report.stack if frame.filename not in _QUIET_FILES]
+    if len(shown) != len(report.stack):
+        report.stack = traceback.StackSummary.from_list(shown)
+    report.print(file=sys.stderr)
 
 
 # The name a cell's trailing expression is bound to, for the echo (saved globals skip "__").
