@@ -221,6 +221,23 @@ def _guest_exit(call: _Call) -> _Advice:
     )
 
 
+def _cancelled(call: _Call) -> _Advice:
+    return _Advice(
+        "Cancelled",
+        "The cell was cancelled by the caller before it finished; its output so far is kept.",
+        [
+            "Nothing in the code failed: run it again if it is still wanted, or a shorter "
+            "step of it."
+            + (
+                " Variables from before are gone (the interpreter restarted); files in "
+                f"{call.workspace} are kept."
+                if call.session_reset
+                else ""
+            ),
+        ],
+    )
+
+
 def _guest_crash(call: _Call) -> _Advice:
     return _Advice(
         "GuestCrash",
@@ -241,6 +258,7 @@ _TRAP_RULES: dict[str, Callable[[_Call], _Advice]] = {
     TrapReason.STACK_OVERFLOW: _stack_overflow,
     TrapReason.GUEST_EXIT: _guest_exit,
     TrapReason.GUEST_CRASH: _guest_crash,
+    TrapReason.CANCELLED: _cancelled,
 }
 
 

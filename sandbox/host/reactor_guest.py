@@ -25,6 +25,7 @@ import wasmtime
 from sandbox.core.errors import GuestStartupError
 from sandbox.core.result import TrapReason
 from sandbox.host.capture import OutputCapture
+from sandbox.host.control import CellControl
 from sandbox.host.export_call import I32Export
 from sandbox.host.guest import BOOT_LIMITS, BootSpec, CellRun, track
 from sandbox.host.guest_store import GuestStore
@@ -111,17 +112,21 @@ class ReactorGuest:
     def wait_ready(self) -> None:
         """Booting is instantiating, done by the constructor."""
 
-    def run_cell(self, code: str, limits: CellLimits) -> CellRun:
+    def run_cell(
+        self, code: str, limits: CellLimits, control: CellControl | None = None
+    ) -> CellRun:
         """Run ``code`` as one turn under ``limits``; never raises for guest failures."""
         with self._turn_lock:
             if not self._alive:
                 raise RuntimeError("this guest has stopped; boot a new one")
-            # One copy into the guest, no call back out to fetch the cell.
-            source = self._settings + code.encode("utf-8", errors="surrogatepass")
+            # One copy into the guest, no call back out to fetch the cell. The first byte asks
+            # for line-buffered stdout when someone watches the output as it comes.
+            streamed = b"1" if control is not None and control.on_output is not None else b"0"
+            source = streamed + self._settings + code.encode("utf-8", errors="surrogatepass")
             self._status = None
             self._display = None
             guest_store = self._guest_store
-            guest_store.begin_cell(limits)
+            guest_store.begin_cell(limits, control)
             store, memory = guest_store.store, guest_store.memory
             assert store is not None and memory is not None
             try:

@@ -44,6 +44,7 @@ if _PACKAGES not in sys.path:
     sys.path.append(_PACKAGES)
 
 import _display  # noqa: E402 - our guest_lib, in /packages: the echo of a cell's last value
+import _stdio  # noqa: E402 - our guest_lib: stdout flushed soon while the host streams
 
 # Freed when a cell dies of MemoryError, so the driver can still report it while the cell's
 # data fills the interpreter; taken again once memory allows.
@@ -250,11 +251,13 @@ class _Session:
             _restore_globals(self.namespace, self.globals_dir)
 
     def run(self, payload: bytes) -> None:
-        """One cell: ``payload`` is the session's settings (a JSON line), then the source."""
+        """One cell: ``payload`` is b"1" (output is streamed) or b"0", the session's settings
+        (a JSON line), then the source."""
         header, _, source = payload.partition(b"\n")
         del payload
         if not self.configured:
-            self.configure(json.loads(header))
+            self.configure(json.loads(header[1:]))
+        _stdio.stream(header[:1] == b"1")
         _reserve.retake()
         status = _run_cell(source.decode("utf-8", errors="replace"), self.namespace)
         del source
