@@ -25,6 +25,8 @@ from sandbox.core.policy import ExecutionPolicy
 from sandbox.core.result import SandboxResult, TrapReason
 from sandbox.core.runtime_type import RuntimeType
 from sandbox.factory import create_sandbox
+from sandbox.host.control import CellControl
+from sandbox.sessions.async_calls import OutputEvent
 from sandbox.sessions.files import (
     PruneReport,
     SessionInfo,
@@ -49,11 +51,13 @@ PruneResult = PruneReport
 
 __all__ = [
     "BaseSandbox",
+    "CellControl",
     "DiskStorageAdapter",
     "ExecutionPolicy",
     "GuestStartupError",
     "InvalidSessionIdError",
     "JavaScriptSandbox",
+    "OutputEvent",
     "PolicyValidationError",
     "PruneReport",
     "PruneResult",
