@@ -44,7 +44,6 @@ if _PACKAGES not in sys.path:
     sys.path.append(_PACKAGES)
 
 import _display  # noqa: E402 - our guest_lib, in /packages: the echo of a cell's last value
-import _stdio  # noqa: E402 - our guest_lib: stdout flushed soon while the host streams
 
 # Freed when a cell dies of MemoryError, so the driver can still report it while the cell's
 # data fills the interpreter; taken again once memory allows.
@@ -187,6 +186,25 @@ def _flush() -> None:
             continue
 
 
+_stdio: types.ModuleType | None = None
+
+
+def _stream_stdio(on: bool) -> None:
+    """Switch the guest's stdout to streaming (``guest_lib/_stdio.py``) for a streamed cell.
+
+    Imported by the first streamed cell, not in the snapshot: an interpreter whose output
+    nobody streams keeps the heap (and the per-turn work) it had without streaming.
+    """
+    global _stdio
+    if _stdio is None:
+        if not on:
+            return
+        import _stdio as module
+
+        _stdio = module
+    _stdio.stream(on)
+
+
 class _Reserve:
     def __init__(self) -> None:
         self._block: bytearray | None = bytearray(_RESERVE_BYTES)
@@ -257,7 +275,7 @@ class _Session:
         del payload
         if not self.configured:
             self.configure(json.loads(header[1:]))
-        _stdio.stream(header[:1] == b"1")
+        _stream_stdio(header[:1] == b"1")
         _reserve.retake()
         status = _run_cell(source.decode("utf-8", errors="replace"), self.namespace)
         del source
