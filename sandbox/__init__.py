@@ -28,6 +28,8 @@ from sandbox.core.policy import ExecutionPolicy
 from sandbox.core.result import SandboxResult, TrapReason
 from sandbox.core.runtime_type import RuntimeType
 from sandbox.factory import create_sandbox
+from sandbox.host.control import CellControl
+from sandbox.sessions.async_calls import OutputEvent
 from sandbox.sessions.checkpoints import Checkpoint
 from sandbox.sessions.files import (
     PruneReport,
@@ -56,6 +58,7 @@ __all__ = [
     "BatchItem",
     "BatchResult",
     "BatchRun",
+    "CellControl",
     "Checkpoint",
     "CheckpointError",
     "CheckpointIntegrityError",
@@ -64,6 +67,7 @@ __all__ = [
     "GuestStartupError",
     "InvalidSessionIdError",
     "JavaScriptSandbox",
+    "OutputEvent",
     "PolicyValidationError",
     "PruneReport",
     "PruneResult",

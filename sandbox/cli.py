@@ -71,15 +71,14 @@ def run(
         raise typer.BadParameter(str(error)) from None
     try:
         with sandbox:
-            result = sandbox.execute(source)
+            # Output is shown as the guest writes it; --json prints only the final result.
+            result = sandbox.execute(source, on_output=None if json_output else _echo_output)
     finally:
         if one_shot:
             delete_session_workspace(sandbox.session_id)
     if json_output:
         typer.echo(result.model_dump_json(indent=2))
     else:
-        sys.stdout.write(result.stdout)
-        sys.stderr.write(result.stderr)
         if result.trap_reason:
             sys.stderr.write(f"[sandbox] stopped: {result.trap_reason.value}\n")
     raise typer.Exit(result.exit_code if result.exit_code >= 0 else 128)
@@ -87,6 +86,13 @@ def run(
 
 app.command()(batch)
 app.add_typer(eval_app, name="eval")
+
+
+def _echo_output(stream: str, text: str) -> None:
+    """Write a chunk of the guest's output to ours at once (a pipe would buffer it)."""
+    target = sys.stdout if stream == "stdout" else sys.stderr
+    target.write(text)
+    target.flush()
 
 
 @app.command(

@@ -121,3 +121,31 @@ def test_prepare_compiles_ahead_and_cache_clear_empties(tmp_path: Path) -> None:
     )
     assert cleared.returncode == 0 and "cleared" in cleared.stdout
     assert not list((tmp_path / "cache").glob("*.cwasm"))
+
+
+def test_run_streams_output_as_the_guest_writes_it(tmp_path: Path) -> None:
+    # The guest waits (up to 20 s) for a file the test creates only once it has read the
+    # first line from the pipe: "done" proves that line came out while the cell ran.
+    code = (
+        "import os, sys, time\n"
+        "print('ready')\n"
+        "end = time.monotonic() + 20\n"
+        "while not os.path.exists('go') and time.monotonic() < end:\n"
+        "    time.sleep(0.01)\n"
+        "print('late', file=sys.stderr)\n"
+        "print('done' if os.path.exists('go') else 'gave up')\n"
+    )
+    env = {**os.environ, "LLM_WASM_SANDBOX_HOME": str(tmp_path)}
+    with subprocess.Popen(
+        [*CLI, "run", "--session", "live", "-c", code],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    ) as process:
+        assert process.stdout is not None
+        assert process.stdout.readline() == "ready\n"
+        (tmp_path / "sessions" / "live" / "workspace" / "go").write_text("1")
+        rest, errors = process.communicate(timeout=120)
+    assert process.returncode == 0, errors
+    assert rest == "done\n" and errors == "late\n"

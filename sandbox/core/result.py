@@ -17,6 +17,7 @@ class TrapReason(StrEnum):
     STACK_OVERFLOW = "stack_overflow"
     GUEST_EXIT = "guest_exit"
     GUEST_CRASH = "guest_crash"
+    CANCELLED = "cancelled"  # Sandbox.cancel(), a cancelled task, or an MCP cancellation
 
 
 class SandboxResult(BaseModel):

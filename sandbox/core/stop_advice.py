@@ -144,6 +144,23 @@ def guest_exit(call: Call) -> Advice:
     )
 
 
+def _cancelled(call: Call) -> Advice:
+    return Advice(
+        "Cancelled",
+        "The cell was cancelled by the caller before it finished; its output so far is kept.",
+        [
+            "Nothing in the code failed: run it again if it is still wanted, or a shorter "
+            "step of it."
+            + (
+                " Variables from before are gone (the interpreter restarted); files in "
+                f"{call.workspace} are kept."
+                if call.session_reset
+                else ""
+            ),
+        ],
+    )
+
+
 def _guest_crash(call: Call) -> Advice:
     return Advice(
         "GuestCrash",
@@ -164,6 +181,7 @@ _TRAP_RULES: dict[str, Callable[[Call], Advice]] = {
     TrapReason.STACK_OVERFLOW: _stack_overflow,
     TrapReason.GUEST_EXIT: guest_exit,
     TrapReason.GUEST_CRASH: _guest_crash,
+    TrapReason.CANCELLED: _cancelled,
 }
 
 

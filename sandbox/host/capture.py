@@ -18,15 +18,16 @@ class OutputCapture:
         self._kept = 0
         self._chunks: list[bytes] = []
 
-    def write(self, data: bytes) -> int:
-        """wasmtime's output callback: always reports the whole write as done."""
+    def write(self, data: bytes) -> bytes:
+        """Count ``data`` and keep what fits; returns the part kept (what may be streamed)."""
         self.total_bytes += len(data)
         room = self.limit - self._kept
-        if room > 0:
-            kept = data[:room]
-            self._chunks.append(kept)
-            self._kept += len(kept)
-        return len(data)
+        if room <= 0:
+            return b""
+        kept = data[:room]
+        self._chunks.append(kept)
+        self._kept += len(kept)
+        return kept
 
     @property
     def truncated(self) -> bool:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Protocol
 
 from sandbox.core.errors import GuestStartupError
+from sandbox.host.control import CellControl
 from sandbox.host.guest_store import CellRun
 from sandbox.host.limits import CellLimits
 from sandbox.host.module_cache import GuestBinary
@@ -43,8 +44,13 @@ class LiveGuest(Protocol):
     def wait_ready(self) -> None:
         """Block until the interpreter has booted; raise GuestStartupError if it could not."""
 
-    def run_cell(self, code: str, limits: CellLimits) -> CellRun:
-        """Run ``code`` under ``limits``; never raises for guest failures."""
+    def run_cell(
+        self, code: str, limits: CellLimits, control: CellControl | None = None
+    ) -> CellRun:
+        """Run ``code`` under ``limits``; never raises for guest failures.
+
+        ``control`` cancels the cell from another thread and receives its output as written.
+        """
 
     def close(self) -> None:
         """Stop the interpreter and free it (not the workspace)."""

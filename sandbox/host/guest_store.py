@@ -2,12 +2,17 @@
 
 Limits (memory, fuel, epoch deadline), the WASI context (explicit argv and environment, the
 workspace, read-only mounts, bounded output captures), the disk-quota router, and our own
-``poll_oneoff``, which caps every sleep at the cell's deadline. The parked-driver guest
+``poll_oneoff``, which caps every sleep at the cell's deadline, and the epoch check that
+stops a cancelled or overdue cell and flushes its streamed output. The parked-driver guest
 (``guest.py``) and the reactor guest (``reactor.py``) differ only in how a cell reaches the
 interpreter; everything here is shared.
 
 A Store is used by one thread at a time: the parked guest's own thread, or the thread running
-a reactor turn under the sandbox's lock.
+a reactor turn under the sandbox's lock. Each cell runs in epoch slices of
+``EPOCH_SLICE_SECONDS``: at the end of each, wasmtime calls our epoch callback on the guest's
+thread (``epoch.py``), which stops the guest if its ``CellControl`` was cancelled or its deadline
+passed, and otherwise grants the next slice. That bounds a cancel to a slice in a tight loop;
+a sleeping guest is woken at once.
 """
 
 from __future__ import annotations
@@ -22,10 +27,20 @@ import wasmtime
 from sandbox.core.result import TrapReason
 from sandbox.host import poll
 from sandbox.host.capture import OutputCapture
+from sandbox.host.control import CellControl, OutputStream
 from sandbox.host.disk_quota import DiskQuota
 from sandbox.host.engine import deadline_ticks, shared_engine
+from sandbox.host.epoch import EpochWatch
 from sandbox.host.limits import CellLimits, classify_stop
 from sandbox.host.wasi import GuestFilesystem, build_wasi_config
+
+# How often a running guest's thread checks for a cancel, its deadline and output to flush:
+# the bound on how long a cancel takes in a loop that never calls the host.
+EPOCH_SLICE_SECONDS = 0.01
+_STOP_MESSAGES = {
+    TrapReason.CANCELLED: "the cell was cancelled by the caller",
+    TrapReason.TIMEOUT: "the cell ran past its wall-clock deadline",
+}
 
 # A host function the runtime adds to the linker: module, name, type, callable.
 HostImport = tuple[str, str, wasmtime.FuncType, Callable[..., object]]
@@ -46,6 +61,9 @@ class CellRun:
     fuel_consumed: int = 0
     # A markdown table of the cell's last value (a DataFrame or Series), for MCP clients.
     display_markdown: str | None = None
+    # Calls of the caller's output callback that raised, and the first such error.
+    output_callback_errors: int = 0
+    output_callback_error: str | None = None
 
 
 class GuestStore:
@@ -67,12 +85,20 @@ class GuestStore:
         self._on_hypercall = on_hypercall
         self._hypercall_token = hypercall_token
         self._wake = threading.Event()
+        self._closing = False
+        self._control: CellControl | None = None
+        self._stream: OutputStream | None = None
+        # Why the host is stopping the guest, read when the stop reaches Python as an error.
+        self._stop: TrapReason | None = None
         self.disk = DiskQuota(self._write_output)
         self.stdout = OutputCapture(boot_limits.stdout_max_bytes)
         self.stderr = OutputCapture(boot_limits.stderr_max_bytes)
         self.memory: wasmtime.Memory | None = None
         self.store: wasmtime.Store | None = wasmtime.Store(shared_engine())
         self.store.set_limits(memory_size=memory_bytes)
+        self._epoch_watch = EpochWatch(
+            self.store, self._next_slice, b"stopped by the host", self._interrupted_by_user
+        )
         self._deadline = 0.0
         self._fuel = 0
         self._boot_limits = boot_limits
@@ -114,19 +140,63 @@ class GuestStore:
         return instance
 
     def _write_output(self, fd: int, data: bytes) -> None:
-        (self.stdout if fd == 1 else self.stderr).write(data)
+        kept = (self.stdout if fd == 1 else self.stderr).write(data)
+        if self._stream is not None and kept:  # only what the caps keep is streamed
+            self._stream.write(fd, kept)
 
-    def begin_cell(self, limits: CellLimits) -> None:
+    def begin_cell(self, limits: CellLimits, control: CellControl | None = None) -> None:
         """Fresh fuel, deadline, disk budget and output captures for one cell (its thread)."""
         store = self._live_store()
         store.set_fuel(limits.fuel)
         self._fuel = limits.fuel
         if self.memory is not None:
             self.disk.begin_call(store, limits.disk_bytes, limits.disk_entries)
-        store.set_epoch_deadline(deadline_ticks(limits.timeout_seconds))
+        self._stop = None
         self._deadline = time.monotonic() + limits.timeout_seconds
+        store.set_epoch_deadline(deadline_ticks(min(EPOCH_SLICE_SECONDS, limits.timeout_seconds)))
         self.stdout = OutputCapture(limits.stdout_max_bytes)
         self.stderr = OutputCapture(limits.stderr_max_bytes)
+        self._control = control
+        self._stream = (
+            OutputStream(control.on_output)
+            if control is not None and control.on_output is not None
+            else None
+        )
+        if not self._closing:
+            self._wake.clear()  # a cancel of an earlier cell must not cut this cell's sleeps
+        if control is not None:
+            control.attach(self._wake.set)
+
+    def _end_cell(self, run: CellRun) -> CellRun:
+        """Flush the streamed output (before the caller sees the result) and let go of the
+        cell's control."""
+        stream, self._stream = self._stream, None
+        if stream is not None:
+            stream.close()
+            run.output_callback_errors = stream.callback_errors
+            run.output_callback_error = stream.first_callback_error
+        control, self._control = self._control, None
+        if control is not None:
+            control.detach(self._wake.set)
+        return run
+
+    def _next_slice(self) -> int | None:
+        """The epoch callback's decision, on the guest's thread: more ticks, or stop (None)."""
+        if self._stream is not None:
+            self._stream.flush_due()
+        if self._stop is None:
+            if self._control is not None and self._control.cancelled:
+                self._stop = TrapReason.CANCELLED
+            elif time.monotonic() >= self._deadline:
+                self._stop = TrapReason.TIMEOUT
+        if self._stop is not None:
+            return None
+        remaining = self._deadline - time.monotonic()
+        return deadline_ticks(min(EPOCH_SLICE_SECONDS, remaining))
+
+    def _interrupted_by_user(self) -> None:
+        """Ctrl-C reached the guest's thread (a Python cell on the main thread): a cancel."""
+        self._stop = TrapReason.CANCELLED
 
     @property
     def deadline(self) -> float:
@@ -144,15 +214,16 @@ class GuestStore:
             **details,  # type: ignore[arg-type]
         )
         run.fuel_consumed = self._fuel - run.fuel_left
-        return run
+        return self._end_cell(run)
 
     def stopped_by(self, error: Exception) -> CellRun:
-        """The CellRun of a cell (or boot) that a trap, exit or crash ended."""
+        """The CellRun of a cell (or boot) that a trap, exit, crash or the host ended."""
         memory_bytes = self.memory_bytes()
+        stop = None if isinstance(error, wasmtime.ExitTrap) else self._stop
         run = CellRun(
             exit_code=error.code if isinstance(error, wasmtime.ExitTrap) else -1,
-            trap=classify_stop(error, memory_bytes, self.memory_bytes_limit),
-            trap_message=_describe(error),
+            trap=stop or classify_stop(error, memory_bytes, self.memory_bytes_limit),
+            trap_message=_STOP_MESSAGES[stop] if stop in _STOP_MESSAGES else _describe(error),
             fuel_left=self.fuel_left(),
             memory_bytes=memory_bytes,
             guest_alive=False,
@@ -160,7 +231,7 @@ class GuestStore:
             stderr=self.stderr,
         )
         run.fuel_consumed = self._fuel - run.fuel_left
-        return run
+        return self._end_cell(run)
 
     def fuel_left(self) -> int:
         return self.store.get_fuel() if self.store is not None else 0
@@ -170,18 +241,20 @@ class GuestStore:
             return 0
         return int(self.memory.data_len(self.store))
 
-    def interrupt(self) -> None:
-        """Make the guest trap (epoch deadline reached) as soon as our host call returns.
+    def interrupt(self, reason: TrapReason = TrapReason.TIMEOUT) -> None:
+        """Make the guest stop (as ``reason``) as soon as our host call returns.
 
         Host functions never raise to stop a guest: wasmtime-py keeps the exception of a host
         function in one process-wide slot until the trap reaches Python, so with guests on
         several threads another thread's trap could pick it up (and a closed guest's shutdown
         would end somebody else's cell).
         """
-        self._live_store().set_epoch_deadline(0)
+        self._stop = reason
+        self._live_store().set_epoch_deadline(0)  # the epoch callback then stops the guest
 
     def wake(self) -> None:
-        """End a sleep in progress early (the guest is being closed)."""
+        """End a sleep in progress early, and every later one (the guest is being closed)."""
+        self._closing = True
         self._wake.set()
 
     def free(self) -> None:
@@ -226,12 +299,25 @@ class GuestStore:
         return poll.ERRNO_SUCCESS
 
     def _sleep(self, seconds: float) -> None:
-        remaining = self._deadline - time.monotonic()
-        if seconds <= remaining:
-            self._wake.wait(seconds)
-            return
-        self._wake.wait(max(0.0, remaining))
-        self.interrupt()  # classified as a timeout, like any epoch interruption
+        """Sleep, capped at the deadline; flush streamed output that falls due meanwhile."""
+        now = time.monotonic()
+        overdue = seconds > self._deadline - now
+        end = min(now + seconds, self._deadline)
+        stream = self._stream
+        while not self._wake.is_set():
+            remaining = end - time.monotonic()
+            if remaining <= 0:
+                break
+            due = stream.seconds_until_due() if stream is not None else None
+            if stream is not None and due is not None and due < remaining:
+                self._wake.wait(due)
+                stream.flush_due()
+            else:
+                self._wake.wait(remaining)
+        if self._control is not None and self._control.cancelled:
+            self.interrupt(TrapReason.CANCELLED)
+        elif overdue:
+            self.interrupt()  # a timeout, like any epoch interruption
 
 
 def _describe(error: Exception) -> str:

@@ -18,6 +18,7 @@ import queue
 import shutil
 import tempfile
 import threading
+import time
 from pathlib import Path
 from typing import Protocol
 
@@ -26,6 +27,7 @@ import wasmtime
 from sandbox.core.errors import GuestStartupError
 from sandbox.core.result import TrapReason
 from sandbox.host import guest_tree, poll
+from sandbox.host.control import CellControl
 from sandbox.host.engine import shared_engine
 from sandbox.host.guest import BOOT_LIMITS, BootSpec, CellRun, track
 from sandbox.host.guest_store import GuestStore
@@ -40,9 +42,13 @@ from sandbox.host.tool_channel import (
 )
 from sandbox.host.wasi import CONTROL_GUEST_PATH, GuestFilesystem
 
-# How long past its deadline a cell may stay silent before the host gives up on the guest
-# (only a guest stuck inside a long host call, which epochs cannot interrupt, gets there).
+# How long past its deadline (or its cancel) a cell may stay silent before the host gives up
+# on the guest (only a guest stuck inside a long host call, which epochs cannot interrupt,
+# gets there).
 _UNRESPONSIVE_GRACE_SECONDS = 5.0
+_CANCEL_GRACE_SECONDS = 1.0
+# How often a caller waiting for a cancelled cell looks at the clock.
+_CANCEL_POLL_SECONDS = 0.05
 
 
 class ParkedProgram(Protocol):
@@ -69,7 +75,9 @@ class ParkedGuest:
         self._control_dir: Path | None = None
         self._cell_fd = -1
         self._answer_fd = -1  # tool answers, in the control directory too
-        self._requests: queue.SimpleQueue[CellLimits | None] = queue.SimpleQueue()
+        self._requests: queue.SimpleQueue[tuple[CellLimits, CellControl | None] | None] = (
+            queue.SimpleQueue()
+        )
         self._replies: queue.SimpleQueue[CellRun] = queue.SimpleQueue()
         self._hypercall_token = poll.new_hypercall_token()
         self._guest_store: GuestStore | None = None
@@ -96,26 +104,45 @@ class ParkedGuest:
             raise _boot_failure(self.spec, boot)
         self._ready = True
 
-    def run_cell(self, code: str, limits: CellLimits) -> CellRun:
-        """Run ``code`` in this interpreter under ``limits``; never raises for guest failures."""
+    def run_cell(
+        self, code: str, limits: CellLimits, control: CellControl | None = None
+    ) -> CellRun:
+        """Run ``code`` in this interpreter under ``limits``; never raises for guest failures.
+
+        The guest's thread stops a cancelled cell itself and replies as usual; the wait here
+        only gives up on a guest that does not reply (stuck in a host call) soon after.
+        """
         self.wait_ready()
         if not self.alive:
             raise RuntimeError("this guest has stopped; boot a new one")
         source = code.encode("utf-8", errors="surrogatepass")
         os.pwrite(self._cell_fd, source, 0)
         os.ftruncate(self._cell_fd, len(source))
-        try:
-            self._requests.put(limits)
-            return self._replies.get(timeout=limits.timeout_seconds + _UNRESPONSIVE_GRACE_SECONDS)
-        except queue.Empty:
-            self._alive = False
-            self.close()
-            return CellRun(
-                exit_code=-1,
-                trap=TrapReason.TIMEOUT,
-                trap_message="the guest did not return within its deadline and was abandoned",
-                guest_alive=False,
-            )
+        self._requests.put((limits, control))
+        give_up = time.monotonic() + limits.timeout_seconds + _UNRESPONSIVE_GRACE_SECONDS
+        while True:
+            cancelled_at = control.cancelled_at if control is not None else None
+            if cancelled_at is not None:
+                give_up = min(give_up, cancelled_at + _CANCEL_GRACE_SECONDS)
+            wait = give_up - time.monotonic()
+            if wait <= 0:
+                break
+            try:
+                # Only a control can shorten the wait, so only then is it cut into polls.
+                return self._replies.get(
+                    timeout=min(wait, _CANCEL_POLL_SECONDS) if control is not None else wait
+                )
+            except queue.Empty:
+                continue
+        self._alive = False
+        self.close()
+        cancelled = control is not None and control.cancelled
+        return CellRun(
+            exit_code=-1,
+            trap=TrapReason.CANCELLED if cancelled else TrapReason.TIMEOUT,
+            trap_message="the guest did not stop when asked and was abandoned",
+            guest_alive=False,
+        )
 
     def close(self) -> None:
         """Stop the interpreter; its thread then frees the store and the control directory."""
@@ -229,12 +256,12 @@ class ParkedGuest:
                 trap_message="the guest ran out of memory" if out_of_memory else "",
             )
         )
-        limits = self._requests.get()
-        if limits is None:
+        request = self._requests.get()
+        if request is None:
             guest_store.interrupt()  # closed while parked: unwind the guest
             return
-        self._tools = limits.tools
-        guest_store.begin_cell(limits)
+        self._tools = request[0].tools
+        guest_store.begin_cell(*request)
 
     def _tool_reply(self, guest_store: GuestStore) -> ToolReply:
         """The answer to the request the driver wrote in the workspace; never raises."""

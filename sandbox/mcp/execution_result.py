@@ -50,6 +50,8 @@ _HINTS = {
     "use sys.exit() or plain returns to end a cell.",
     TrapReason.GUEST_CRASH: "The interpreter crashed. Simplify the code; if it persists, "
     "call reset_workspace.",
+    TrapReason.CANCELLED: "The call was cancelled (cancel_execution) before it finished; its "
+    "output so far is above. Run it again if it is still wanted.",
 }
 _RESTARTED = (
     "The interpreter was restarted: variables, functions and imports are gone (re-run the "

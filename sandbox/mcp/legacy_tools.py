@@ -39,11 +39,11 @@ class _Output(BaseModel):
 class CancelOutput(_Output):
     session_id: str
     running: bool = Field(description="Whether a call was running in the session.")
-    cancelled: bool = Field(description="Whether this call stopped it.")
-    supported: bool = Field(
-        description="Whether a running call can be stopped; false for now: it ends at its "
-        "deadline or when it exhausts its budget."
+    cancelled: bool = Field(
+        description="Whether this call stopped it: the running call then returns with "
+        "trap_reason 'cancelled' and the output so far, and the interpreter restarts."
     )
+    supported: bool = Field(description="Whether a running call can be stopped (always true).")
 
 
 class ActiveSession(_Output):
@@ -104,19 +104,23 @@ class LegacyTools:
         session_id: Annotated[str, Field(min_length=1, max_length=128)],
         ctx: Context[Any, Any],
     ) -> Annotated[CallToolResult, CancelOutput]:
-        # No stop is attempted: the only way to end a cell early is the guest's epoch
-        # deadline, which belongs to the thread running the cell (a wasmtime Store is not
-        # shared between threads), and the cell's own timeout already bounds it.
+        # The cell's own thread stops it at its next epoch check (sandbox/host/control.py).
         client = self._tools.admit(ctx)
-        running = self._registry.busy(client, session_id)
+        cancelled = self._registry.cancel(client, session_id)
+        running = cancelled or self._registry.busy(client, session_id)
         output = CancelOutput(
-            session_id=session_id, running=running, cancelled=False, supported=False
+            session_id=session_id, running=running, cancelled=cancelled, supported=True
         )
-        if running:
+        if cancelled:
             text = (
-                f"A call is running in session {session_id}; stopping it is not supported "
-                "while it runs. It ends at its deadline (timeout_seconds) or when it "
-                "exhausts its instruction budget, whichever comes first."
+                f"The call running in session {session_id} was cancelled: it returns with "
+                "trap_reason 'cancelled' and the output it had produced. Variables are lost "
+                "(the interpreter restarts); files are kept."
+            )
+        elif running:
+            text = (
+                f"A call in session {session_id} is starting or finishing; nothing was "
+                "cancelled. Try again if it is still running."
             )
         else:
             text = f"No call is running in session {session_id}; there is nothing to cancel."

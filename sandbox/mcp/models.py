@@ -50,7 +50,8 @@ class ExecutionOutput(_Output):
     exit_code: int
     trap_reason: str | None = Field(
         description="Which hard limit stopped the code: timeout, fuel_exhausted, memory_limit, "
-        "stack_overflow, guest_exit or guest_crash; null when none did."
+        "stack_overflow, guest_exit or guest_crash, or cancelled (cancel_execution); null "
+        "when none did."
     )
     interpreter_restarted: bool = Field(
         description="True when the session's interpreter was replaced, either after this call "

@@ -177,6 +177,18 @@ class SessionRegistry:
             raise self._unknown(session_id)
         return live.lock.locked()
 
+    def cancel(self, client: str, session_id: str) -> bool:
+        """Cancel the call running in ``client``'s session; returns whether one was running.
+
+        Never waits for the session's lock: the call holds it until the cell has stopped.
+        """
+        with self._lock:
+            live = self._sessions.get(session_id)
+        if live is None or live.closed or live.client not in (client, None):
+            raise self._unknown(session_id)
+        sandbox = live.sandbox
+        return sandbox is not None and sandbox.cancel()
+
     def restart(self, live: LiveSession, reason: str) -> None:
         """Drop the interpreter of ``live`` (held by the caller), keeping its files; the next
         call boots a new one and reports ``reason`` as why its variables are gone."""

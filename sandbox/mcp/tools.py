@@ -16,6 +16,7 @@ import math
 import time
 from typing import Annotated, Any
 
+import anyio
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.server.mcpserver.tools import Tool
@@ -25,6 +26,7 @@ from pydantic import BaseModel, Field
 from sandbox.core.errors import SandboxError
 from sandbox.core.policy import ExecutionPolicy
 from sandbox.core.runtime_type import RuntimeType
+from sandbox.host.control import CellControl
 from sandbox.mcp import catalogue, pages, results
 from sandbox.mcp.descriptions import (
     CREATE_SESSION,
@@ -58,9 +60,11 @@ from sandbox.mcp.models import (
     SessionSummary,
     language_of,
 )
+from sandbox.mcp.progress import ProgressRelay
 from sandbox.mcp.rate_limit import RateLimiter
 from sandbox.mcp.session_registry import LiveSession, SessionRegistry
 from sandbox.mcp.strict_arguments import strict
+from sandbox.sessions.async_calls import run_cancellable
 from sandbox.sessions.files import (
     list_session_files,
 )
@@ -122,7 +126,7 @@ class SandboxTools:
 
     # --- tools --------------------------------------------------------------------------
 
-    def execute_code(
+    async def execute_code(
         self,
         code: Annotated[str, Field(description="The program or cell to run.")],
         ctx: Context[Any, Any],
@@ -155,6 +159,45 @@ class SandboxTools:
             ),
         ] = None,
     ) -> Annotated[CallToolResult, ExecutionOutput]:
+        # Runs on a worker thread; the request's cancellation (notifications/cancelled)
+        # cancels the cell, and with a progress token its output streams as progress.
+        relay = ProgressRelay(ctx) if ProgressRelay.wanted(ctx) else None
+        control = CellControl(relay.on_output() if relay is not None else None)
+
+        def call(control: CellControl) -> CallToolResult:
+            return self._execute_code(
+                code, ctx, language, session_id, timeout_seconds, timeout, control
+            )
+
+        if relay is None:
+            return await run_cancellable(call, control)
+        outcome: list[CallToolResult | Exception] = []
+
+        async def run() -> None:
+            try:
+                outcome.append(await run_cancellable(call, control))
+            except Exception as error:  # re-raised below, outside the task group
+                outcome.append(error)
+            finally:
+                relay.close()
+
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(relay.forward)
+            await run()
+        if isinstance(outcome[0], Exception):
+            raise outcome[0]
+        return outcome[0]
+
+    def _execute_code(
+        self,
+        code: str,
+        ctx: Context[Any, Any],
+        language: Language | None,
+        session_id: str | None,
+        timeout_seconds: float | None,
+        timeout: float | None,
+        control: CellControl,
+    ) -> CallToolResult:
         started = time.perf_counter()
         client = self.admit(ctx)
         if timeout is not None:
@@ -184,7 +227,7 @@ class SandboxTools:
                 )
             assert live.sandbox is not None  # use(interpreter=True) provides one
             try:
-                result = live.sandbox.execute(code, timeout_seconds=timeout)
+                result = live.sandbox.execute(code, timeout_seconds=timeout, control=control)
             except SandboxError as error:  # e.g. a replacement interpreter failed to boot
                 raise ToolError(
                     f"the {live.language.value} interpreter could not run the code ({error}); "

@@ -7,11 +7,9 @@ import json
 import threading
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import AsyncGenerator, Callable
 from pathlib import Path
 from types import TracebackType
-
-import anyio.to_thread
 
 from sandbox.core.errors import CheckpointError, SandboxClosedError
 from sandbox.core.fuel import fuel_analysis
@@ -19,9 +17,10 @@ from sandbox.core.guidance import error_guidance
 from sandbox.core.policy import ExecutionPolicy
 from sandbox.core.result import SandboxResult, TrapReason
 from sandbox.core.runtime_type import RuntimeType
+from sandbox.host.control import CellControl, OutputCallback
 from sandbox.host.guest import CELL_ACTIVITY, BootSpec, CellRun, LiveGuest
 from sandbox.host.limits import CellLimits
-from sandbox.sessions import changes, logs, metadata, persisted_globals
+from sandbox.sessions import async_calls, changes, logs, metadata, persisted_globals
 from sandbox.sessions.checkpoints import Checkpoint, SessionState
 from sandbox.sessions.registry import LIVE_SESSIONS
 from sandbox.sessions.sandbox_logger import SandboxLogger
@@ -78,6 +77,8 @@ class Sandbox:
             spec=spec, policy=policy, workspace=workspace, session_dir=self.session_dir
         )
         self._tools = dict(tools or {})
+        # The control of the call running now, which cancel() stops.
+        self._running: CellControl | None = None
 
     @property
     def tools(self) -> list[str]:
@@ -106,12 +107,28 @@ class Sandbox:
         return self.execute(check).success
 
     def execute(
-        self, code: str, inject_setup: bool | None = None, *, timeout_seconds: float | None = None
+        self,
+        code: str,
+        inject_setup: bool | None = None,
+        *,
+        timeout_seconds: float | None = None,
+        on_output: OutputCallback | None = None,
+        control: CellControl | None = None,
     ) -> SandboxResult:
         """Run ``code`` in the session's interpreter and report what happened.
 
         Guest errors and limit stops come back as ``success=False`` with
-        ``metadata["trap_reason"]``; only misuse of the host API raises. ``inject_setup`` is
+        ``metadata["trap_reason"]``; only misuse of the host API raises.
+
+        ``on_output(stream, text)`` receives stdout/stderr while the cell runs ("stdout" or
+        "stderr", in write order, coalesced to a call per 50 ms or 64 KiB; the output caps
+        apply), on the thread running the guest: a slow callback slows the guest, and it must
+        not call this sandbox. All of it has arrived before execute() returns. A callback that
+        raises is logged and counted (``metadata["output_callback_errors"]``); the cell goes
+        on. ``cancel()`` from another thread, or ``control.cancel()`` for a call started with
+        ``control`` (which then carries ``on_output``), stops the cell within 100 ms as
+        ``trap_reason="cancelled"``, with the output so far; the interpreter is replaced, as
+        after a timeout. ``inject_setup`` is
         0.4's switch for the prelude it prepended to every run (Python's ``sys.path`` entry
         for its vendored packages; JavaScript's helpers and ``requireVendor``); here those
         are part of every interpreter and the code runs as written, so it has no effect.
@@ -122,77 +139,130 @@ class Sandbox:
             _warn_inject_setup(inject_setup)
         if timeout_seconds is not None and not 0 < timeout_seconds <= 3600:
             raise ValueError(f"timeout_seconds must be in (0, 3600], got {timeout_seconds}")
+        if control is None:
+            control = CellControl(on_output)
+        elif on_output is not None:
+            raise ValueError("pass on_output to the CellControl, or to execute(), not both")
         if self._logger is not None:
             self._logger.log_execution_start(
                 self.runtime.value, self.policy, session_id=self.session_id
             )
-        result = self._execute(code, timeout_seconds)
+        result = self._execute(code, timeout_seconds, control)
         if self._logger is not None:
             self._logger.log_execution_complete(
                 result, self.runtime.value, session_id=self.session_id
             )
         return result
 
-    def _execute(self, code: str, timeout_seconds: float | None) -> SandboxResult:
+    def cancel(self) -> bool:
+        """Stop the call running now, from any thread; returns whether one was running.
+
+        The call returns soon after (within 100 ms) with ``trap_reason="cancelled"`` and the
+        output it had produced; the next call gets a fresh interpreter (files stay).
+        """
+        running = self._running
+        if running is None:
+            return False
+        running.cancel()
+        return True
+
+    def _execute(
+        self, code: str, timeout_seconds: float | None, control: CellControl
+    ) -> SandboxResult:
         with self._lock, CELL_ACTIVITY:
             if self._closed:
                 raise SandboxClosedError(f"sandbox {self.session_id} is closed; create a new one")
-            guest = self._live_guest()
-            if self.policy.undo_last_cell:
-                # A workspace too big to record means no undo for this cell, not a failed call.
-                with contextlib.suppress(CheckpointError):
-                    self._state.take(guest, None, automatic=True)
-            # Capped just past the file limit: a bigger tree is over quota whatever it holds.
-            scan_cap = self.policy.workspace_max_files + 1
-            measured = changes.scan_workspace(self.workspace_path, scan_cap)
-            before = measured.files
-            tools = self._cell_tools()
-            limits = CellLimits.from_policy(self.policy, measured, timeout_seconds, tools)
-            started = time.perf_counter()
-            run = guest.run_cell(code, limits)
-            duration_ms = (time.perf_counter() - started) * 1000
-            after = changes.scan_workspace(self.workspace_path, scan_cap).files
-            created, modified = (_user_files(paths) for paths in changes.diff(before, after))
-            metadata.count_execution(self.session_dir, self.runtime.value)
-            details = self._metadata(run, limits)
-            if tools is not None:
-                details["tool_calls"] = tools.records
-            details["files"] = [
-                {"path": path, "size_bytes": after[path][0], "change": change}
-                for change, paths in (("created", created), ("modified", modified))
-                for path in paths
-            ]
-            stderr = run.stderr.text()
-            exit_code = run.exit_code if run.trap is None or run.exit_code > 0 else -1
-            self._add_guidance(details, run, limits, stderr, exit_code, code)
-            self._state.after_cell(code, run.guest_alive)
-            if not run.guest_alive:
-                guest.close()
-                self._guest = None
-                LIVE_SESSIONS.forget(self)
-            else:
-                LIVE_SESSIONS.touch(self)
-            result = SandboxResult(
-                success=run.exit_code == 0 and run.trap is None,
-                stdout=run.stdout.text(),
-                stderr=stderr,
-                exit_code=exit_code,
-                fuel_consumed=max(0, run.fuel_consumed),
-                memory_used_bytes=run.memory_bytes,
-                duration_ms=round(duration_ms, 3),
-                files_created=created,
-                files_modified=modified,
-                workspace_path=str(self.workspace_path),
-                metadata=details,
-            )
-            if self.policy.preserve_logs:
-                logs.append(self.session_dir, code, result, self.policy.log_max_bytes)
-            return result
+            self._running = control
+            try:
+                return self._execute_locked(code, timeout_seconds, control)
+            finally:
+                self._running = None
 
-    async def aexecute(self, code: str, *, timeout_seconds: float | None = None) -> SandboxResult:
-        """execute() for asyncio/trio hosts: runs on a worker thread, the event loop stays free."""
-        return await anyio.to_thread.run_sync(
-            lambda: self.execute(code, timeout_seconds=timeout_seconds)
+    def _execute_locked(
+        self, code: str, timeout_seconds: float | None, control: CellControl
+    ) -> SandboxResult:
+        guest = self._live_guest()
+        if self.policy.undo_last_cell:
+            # A workspace too big to record means no undo for this cell, not a failed call.
+            with contextlib.suppress(CheckpointError):
+                self._state.take(guest, None, automatic=True)
+        # Capped just past the file limit: a bigger tree is over quota whatever it holds.
+        scan_cap = self.policy.workspace_max_files + 1
+        measured = changes.scan_workspace(self.workspace_path, scan_cap)
+        before = measured.files
+        tools = self._cell_tools()
+        limits = CellLimits.from_policy(self.policy, measured, timeout_seconds, tools)
+        started = time.perf_counter()
+        run = (
+            guest.run_cell(code, limits, control)
+            if not control.cancelled
+            else _cancelled_before_start()
+        )
+        duration_ms = (time.perf_counter() - started) * 1000
+        after = changes.scan_workspace(self.workspace_path, scan_cap).files
+        created, modified = (_user_files(paths) for paths in changes.diff(before, after))
+        metadata.count_execution(self.session_dir, self.runtime.value)
+        details = self._metadata(run, limits)
+        if tools is not None:
+            details["tool_calls"] = tools.records
+        details["files"] = [
+            {"path": path, "size_bytes": after[path][0], "change": change}
+            for change, paths in (("created", created), ("modified", modified))
+            for path in paths
+        ]
+        stderr = run.stderr.text()
+        exit_code = run.exit_code if run.trap is None or run.exit_code > 0 else -1
+        self._add_guidance(details, run, limits, stderr, exit_code, code)
+        self._state.after_cell(code, run.guest_alive)
+        if not run.guest_alive:
+            guest.close()
+            self._guest = None
+            LIVE_SESSIONS.forget(self)
+        else:
+            LIVE_SESSIONS.touch(self)
+        result = SandboxResult(
+            success=run.exit_code == 0 and run.trap is None,
+            stdout=run.stdout.text(),
+            stderr=stderr,
+            exit_code=exit_code,
+            fuel_consumed=max(0, run.fuel_consumed),
+            memory_used_bytes=run.memory_bytes,
+            duration_ms=round(duration_ms, 3),
+            files_created=created,
+            files_modified=modified,
+            workspace_path=str(self.workspace_path),
+            metadata=details,
+        )
+        if self.policy.preserve_logs:
+            logs.append(self.session_dir, code, result, self.policy.log_max_bytes)
+        return result
+
+    async def aexecute(
+        self,
+        code: str,
+        *,
+        timeout_seconds: float | None = None,
+        on_output: OutputCallback | None = None,
+    ) -> SandboxResult:
+        """execute() for asyncio/trio hosts: runs on a worker thread, the event loop stays free.
+
+        Cancelling the awaiting task cancels the cell; the task's cancellation goes on once
+        the cell has stopped (within 100 ms), so the sandbox is free again by then.
+        """
+        return await async_calls.run_cancellable(
+            lambda control: self.execute(code, timeout_seconds=timeout_seconds, control=control),
+            CellControl(on_output),
+        )
+
+    def astream(
+        self, code: str, *, timeout_seconds: float | None = None
+    ) -> AsyncGenerator[async_calls.OutputEvent | SandboxResult, None]:
+        """Run ``code``, yielding OutputEvent(stream, text) as the guest writes, then the result.
+
+        Leaving the loop early (or cancelling the task iterating it) cancels the cell.
+        """
+        return async_calls.stream(
+            lambda control: self.execute(code, timeout_seconds=timeout_seconds, control=control)
         )
 
     def close(self, *, keep_state: bool = False) -> None:
@@ -387,6 +457,9 @@ class Sandbox:
             details["trap_message"] = run.trap_message
         if run.display_markdown is not None:
             details["display_markdown"] = run.display_markdown
+        if run.output_callback_errors:
+            details["output_callback_errors"] = run.output_callback_errors
+            details["output_callback_error"] = run.output_callback_error
         if self._spec.globals_dir:
             saved, unsaved = persisted_globals.read_report(self.workspace_path)
             details["persisted_globals"] = saved
@@ -408,6 +481,11 @@ class Sandbox:
             self._state.refused = None
         self._evicted = self._restored = None
         return details
+
+
+def _cancelled_before_start() -> CellRun:
+    """What a call cancelled while it waited for the sandbox reports: nothing ran."""
+    return CellRun(exit_code=-1, trap=TrapReason.CANCELLED, trap_message="cancelled before it ran")
 
 
 def _warn_inject_setup(inject_setup: object) -> None:

@@ -195,6 +195,25 @@ def _flush() -> None:
             continue
 
 
+_stdio: types.ModuleType | None = None
+
+
+def _stream_stdio(on: bool) -> None:
+    """Switch the guest's stdout to streaming (``guest_lib/_stdio.py``) for a streamed cell.
+
+    Imported by the first streamed cell, not in the snapshot: an interpreter whose output
+    nobody streams keeps the heap (and the per-turn work) it had without streaming.
+    """
+    global _stdio
+    if _stdio is None:
+        if not on:
+            return
+        import _stdio as module
+
+        _stdio = module
+    _stdio.stream(on)
+
+
 class _Reserve:
     def __init__(self) -> None:
         self._block: bytearray | None = bytearray(_RESERVE_BYTES)
@@ -259,11 +278,13 @@ class _Session:
             _restore_globals(self.namespace, self.globals_dir)
 
     def run(self, payload: bytes) -> None:
-        """One cell: ``payload`` is the session's settings (a JSON line), then the source."""
+        """One cell: ``payload`` is b"1" (output is streamed) or b"0", the session's settings
+        (a JSON line), then the source."""
         header, _, source = payload.partition(b"\n")
         del payload
         if not self.configured:
-            self.configure(json.loads(header))
+            self.configure(json.loads(header[1:]))
+        _stream_stdio(header[:1] == b"1")
         _reserve.retake()
         status = _run_cell(source.decode("utf-8", errors="replace"), self.namespace)
         del source
