@@ -85,10 +85,9 @@ class SessionState:
         self._cells: list[str] = []  # what the live JavaScript interpreter has run
         self._manifest: Manifest | None = None  # the latest, so unchanged files are not read
         self.refused: str | None = None  # why the last saved state was not restored
-
-    @property
-    def images(self) -> bool:
-        return isinstance(self._spec.program, ImageProgram)
+        # Memory images, or a replay history? Once: a check against a runtime-checkable
+        # Protocol costs ~10 us, which every cell would pay.
+        self.images = isinstance(spec.program, ImageProgram)
 
     # --- taking -------------------------------------------------------------------------
 
