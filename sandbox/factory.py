@@ -112,6 +112,7 @@ def _open(
     interpreter (a fork boots one from its parent's state). A reopened session with a saved
     interpreter state boots at its first call, from that state."""
     runtime_type = RuntimeType(spec.program.name)
+    named = session_id is not None
     reopened = False
     if not layout.legacy:
         _remove_orphans_once(layout.root)
@@ -158,6 +159,7 @@ def _open(
             boot=False,
         ),
         tools=tools,
+        named=named,
     )
 
 

@@ -56,6 +56,7 @@ class Sandbox:
         logger: SandboxLogger | None = None,
         spawn: Callable[[], Sandbox] | None = None,
         tools: dict[str, HostTool] | None = None,
+        named: bool = False,
     ) -> None:
         self.runtime = runtime
         self.policy = policy
@@ -73,6 +74,8 @@ class Sandbox:
         self._previous_call_reset = False
         # Opens a new session like this one, without an interpreter: what fork() fills.
         self._spawn = spawn
+        # Opened by a chosen session id, so meant to be reopened: close() keeps its state.
+        self._named = named
         self._state = SessionState(
             spec=spec, policy=policy, workspace=workspace, session_dir=self.session_dir
         )
@@ -265,11 +268,15 @@ class Sandbox:
             lambda control: self.execute(code, timeout_seconds=timeout_seconds, control=control)
         )
 
-    def close(self, *, keep_state: bool = False) -> None:
-        """Free the interpreter. The workspace stays on disk for a later session_id reopen;
-        with ``keep_state`` (and ``policy.keep_interpreter_state``) the interpreter's state
-        does too, ~10 ms and a few MB: the next boot of the session resumes it. Without it, a
-        state saved earlier (at an eviction) is discarded. Closing again does nothing."""
+    def close(self, *, keep_state: bool | None = None) -> None:
+        """Free the interpreter. The workspace stays on disk for a later session_id reopen,
+        and with ``keep_state`` (under ``policy.keep_interpreter_state``) so does the
+        interpreter's state (~10 ms and a few MB), which the session's next boot resumes.
+        By default only sessions opened with a chosen ``session_id`` keep it: a one-shot
+        sandbox would pay that for a reopen nobody makes. Without it, a state saved earlier
+        (at an eviction) is discarded. Closing again does nothing."""
+        if keep_state is None:
+            keep_state = self._named
         with self._lock:
             if self._closed:
                 return
