@@ -116,3 +116,32 @@ def test_discovery_reads_client_files_project_first(tmp_path: Path) -> None:
         str(project / ".vscode/mcp.json"),
         str(home / ".codex/config.toml"),
     ]
+
+
+async def test_a_third_party_server_is_bridged(tmp_path: Path) -> None:
+    """The reference time server (PyPI's mcp-server-time, not ours): one program calls both of
+    its tools and combines what they return, in each guest language."""
+    servers = tmp_path / "servers.json"
+    time_server = {"command": sys.executable, "args": ["-m", "mcp_server_time"]}
+    servers.write_text(json.dumps({"mcpServers": {"clock": time_server}}))
+    server = stdio_server(tmp_path / "home", "--bridge", str(servers))
+    async with connect_stdio(server) as session:
+        stubs = text_of(await session.call_tool("list_bridged_tools", {}))
+        assert "def convert_time(" in stubs and "def get_current_time(" in stubs
+        python = (
+            "from mcp_tools.clock import convert_time, get_current_time\n"
+            "now = get_current_time(timezone='UTC')\n"
+            "moved = convert_time(source_timezone='Europe/Paris', time='12:00',\n"
+            "                     target_timezone='Asia/Tokyo')\n"
+            "print(now['timezone'], moved['target']['datetime'][11:16], moved['time_difference'])"
+        )
+        result = await call(session, "execute_code", code=python, language="python")
+        assert result["stdout"] == "UTC 20:00 +8.0h\n", result["stderr"]
+        javascript = (
+            "const now = tools.clock.get_current_time({timezone: 'Asia/Tokyo'});\n"
+            "const moved = tools.clock.convert_time({source_timezone: 'UTC', time: '00:00',\n"
+            "                                        target_timezone: now.timezone});\n"
+            "console.log(now.timezone, moved.target.datetime.slice(11, 16));"
+        )
+        result = await call(session, "execute_code", code=javascript, language="javascript")
+        assert result["stdout"] == "Asia/Tokyo 09:00\n", result["stderr"]
