@@ -16,6 +16,8 @@ from sandbox.host.guest import CELL_ACTIVITY, BootSpec, LiveGuest
 DEFAULT_POOL_SIZE = 2
 # How long a refill waits for the cell that usually follows take() before booting anyway.
 _QUIET_WAIT_SECONDS = 0.05
+# How long close() waits for a boot in progress to finish and discard its spare.
+_CLOSE_WAIT_SECONDS = 5.0
 
 
 class WarmPool:
@@ -39,7 +41,10 @@ class WarmPool:
         self._wanted = threading.Event()
         self._closed = False
         self._wanted.set()
-        threading.Thread(target=self._refill, name="llm-wasm-sandbox-pool", daemon=True).start()
+        self._refiller = threading.Thread(
+            target=self._refill, name="llm-wasm-sandbox-pool", daemon=True
+        )
+        self._refiller.start()
 
     def take(self) -> tuple[LiveGuest, Path]:
         """A booted guest and its workspace; boots one on this thread if none is ready."""
@@ -52,9 +57,15 @@ class WarmPool:
         return entry
 
     def close(self) -> None:
-        """Stop the refill thread and discard the unused guests and their empty workspaces."""
+        """Stop the refill thread and discard the unused guests and their empty workspaces.
+
+        It waits for a boot in progress (milliseconds), which discards its own spare once it
+        sees the pool closed: a process that exits right after close() leaves no workspace.
+        """
         self._closed = True
         self._wanted.set()
+        if self._refiller is not threading.current_thread():
+            self._refiller.join(_CLOSE_WAIT_SECONDS)
         with self._lock:
             leftovers, self._ready = self._ready, []
         for guest, workspace in leftovers:
