@@ -12,8 +12,8 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from sandbox.batch.cli import batch, eval_app
+from sandbox.cli_policy import MIB, policy_from_options
 from sandbox.core.errors import SandboxError
-from sandbox.core.policy import ExecutionPolicy
 from sandbox.core.runtime_type import RuntimeType
 from sandbox.factory import create_sandbox
 from sandbox.host.module_cache import cache_dir, clear_cache
@@ -25,8 +25,6 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
-
-_MIB = 1024 * 1024
 
 
 @app.callback()
@@ -52,15 +50,7 @@ def run(
 ) -> None:
     """Run FILE or -c CODE; print the guest's output and exit with the guest's exit code."""
     source = _read_source(file, code)
-    overrides: dict[str, object] = {}
-    if timeout is not None:
-        overrides["timeout_seconds"] = timeout
-    if memory is not None:
-        overrides["memory_bytes"] = memory * _MIB
-    try:
-        policy = ExecutionPolicy.model_validate(overrides)
-    except ValueError as error:
-        raise typer.BadParameter(str(error)) from None
+    policy = policy_from_options(timeout, memory)
     _prepare_with_progress([lang])
     # A one-shot run boots its own interpreter (no warm pool to refill for nothing) under a
     # fresh session, and leaves nothing behind; --session keeps the workspace for later runs.
@@ -133,12 +123,12 @@ def cache(
     """Show where compiled runtimes are cached, or empty the cache with --clear."""
     if clear:
         freed = clear_cache()
-        typer.echo(f"cleared {cache_dir()} ({freed / _MIB:.0f} MiB freed)")
+        typer.echo(f"cleared {cache_dir()} ({freed / MIB:.0f} MiB freed)")
         return
     artifacts = sorted(cache_dir().glob("*.cwasm"))
     typer.echo(f"{cache_dir()}: {len(artifacts)} compiled artifacts")
     for artifact in artifacts:
-        typer.echo(f"  {artifact.name}  {artifact.stat().st_size / _MIB:.0f} MiB")
+        typer.echo(f"  {artifact.name}  {artifact.stat().st_size / MIB:.0f} MiB")
 
 
 def _prepare_with_progress(kinds: list[RuntimeType], *, always: bool = False) -> None:

@@ -69,10 +69,15 @@ def test_run_limits_from_flags() -> None:
     assert "stopped: timeout" in done.stderr
 
 
-def test_bad_arguments_are_explained() -> None:
+def test_bad_arguments_are_explained(tmp_path: Path) -> None:
     done = _run("run", "--memory", "1", "-c", "1")
     assert done.returncode == 2
     assert "memory_bytes" in done.stderr
+    items = tmp_path / "items.jsonl"
+    items.write_text('{"id": "a", "code": "1"}\n')
+    done = _run("batch", str(items), "-o", str(tmp_path / "out.jsonl"), "--memory", "1")
+    assert done.returncode == 2 and "memory_bytes" in done.stderr  # the same rule for batch
+    assert not (tmp_path / "out.jsonl").exists()
     done = _run("run")
     assert "exactly one of FILE or -c CODE" in done.stderr
 

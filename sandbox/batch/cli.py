@@ -25,10 +25,8 @@ from rich.text import Text
 from sandbox.batch import humaneval, jsonl
 from sandbox.batch.dispatch import Backend, run_batch
 from sandbox.batch.models import BatchItem, BatchResult
-from sandbox.core.policy import ExecutionPolicy
+from sandbox.cli_policy import policy_from_options
 from sandbox.core.runtime_type import RuntimeType
-
-_MIB = 1024 * 1024
 
 WorkersOption = Annotated[
     int | None, typer.Option("--workers", min=1, help="Worker processes (default: usable cores).")
@@ -54,18 +52,6 @@ class _RateColumn(ProgressColumn):
 
 def _ray_args(ray: bool, address: str | None) -> tuple[Backend, str | None]:
     return ("ray" if ray or address else "local"), address
-
-
-def _policy(timeout: float | None, memory: int | None) -> ExecutionPolicy:
-    overrides: dict[str, object] = {}
-    if timeout is not None:
-        overrides["timeout_seconds"] = timeout
-    if memory is not None:
-        overrides["memory_bytes"] = memory * _MIB
-    try:
-        return ExecutionPolicy.model_validate(overrides)
-    except ValueError as error:
-        raise typer.BadParameter(str(error)) from None
 
 
 def _run_with_progress(
@@ -130,6 +116,7 @@ def batch(
     """Run every item of ITEMS in a fresh sandbox; results are appended to OUTPUT as they finish."""
     if not items.is_file():
         raise typer.BadParameter(f"{items} is not a readable file")
+    policy = policy_from_options(timeout, memory)  # before OUTPUT exists: a usage error makes none
     if output.exists() and output.stat().st_size and not resume:
         raise typer.BadParameter(
             f"{output} already holds results: pass --resume to skip those ids, or remove it"
@@ -147,7 +134,7 @@ def batch(
             writer.write,
             rejected,
             runtime=lang,
-            policy=_policy(timeout, memory),
+            policy=policy,
             workers=workers,
             backend=backend,
             ray_address=address,
