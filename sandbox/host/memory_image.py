@@ -47,12 +47,69 @@ def _base_address(store: wasmtime.Store, memory: wasmtime.Memory) -> int:
     return ctypes.addressof(memory.data_ptr(store).contents)
 
 
+class _PageRegion(ctypes.Structure):
+    _fields_ = [
+        ("start", ctypes.c_uint64),
+        ("end", ctypes.c_uint64),
+        ("categories", ctypes.c_uint64),
+    ]
+
+
+class _ScanArguments(ctypes.Structure):
+    _fields_ = [
+        (name, ctypes.c_uint64)
+        for name in (
+            "size", "flags", "start", "end", "walk_end", "vec", "vec_len", "max_pages",
+            "category_inverted", "category_mask", "category_anyof_mask", "return_mask",
+        )
+    ]  # fmt: skip
+
+
+# linux/fs.h: the PAGEMAP_SCAN ioctl (Linux 6.7) and the page categories it matches.
+_PAGEMAP_SCAN = (3 << 30) | (ctypes.sizeof(_ScanArguments) << 16) | (ord("f") << 8) | 16
+_PAGE_IS_FILE, _PAGE_IS_PRESENT, _PAGE_IS_SWAPPED, _PAGE_IS_PFNZERO = 4, 8, 16, 32
+_SCAN_REGIONS = 512
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def _scanned_dirty_runs(pagemap: int, address: int, size: int) -> list[tuple[int, int]] | None:
+    """The kernel's own list of written pages: present or swapped, neither a file page nor
+    the shared zero page. Faster than reading an entry per page (~0.15 vs ~0.35 ms for a
+    Python interpreter); None where the kernel has no PAGEMAP_SCAN."""
+    regions = (_PageRegion * _SCAN_REGIONS)()
+    runs: list[tuple[int, int]] = []
+    start, end = address, address + size
+    while start < end:
+        arguments = _ScanArguments(
+            size=ctypes.sizeof(_ScanArguments),
+            start=start,
+            end=end,
+            vec=ctypes.addressof(regions),
+            vec_len=_SCAN_REGIONS,
+            category_inverted=_PAGE_IS_FILE | _PAGE_IS_PFNZERO,
+            category_mask=_PAGE_IS_FILE | _PAGE_IS_PFNZERO,
+            category_anyof_mask=_PAGE_IS_PRESENT | _PAGE_IS_SWAPPED,
+            return_mask=_PAGE_IS_PRESENT,
+        )
+        found = _libc.ioctl(pagemap, _PAGEMAP_SCAN, ctypes.byref(arguments))
+        if found < 0:
+            return None
+        runs.extend((region.start - address, region.end - address) for region in regions[:found])
+        if arguments.walk_end <= start:
+            return None
+        start = arguments.walk_end
+    return runs
+
+
 def _dirty_runs(address: int, size: int) -> list[tuple[int, int]] | None:
     """(start, end) byte ranges of written pages, from the kernel; None if it cannot tell."""
     if address % OS_PAGE:
         return None
     try:
         with open(_PAGEMAP, "rb", buffering=0) as pagemap:
+            scanned = _scanned_dirty_runs(pagemap.fileno(), address, size)
+            if scanned is not None:
+                return scanned
             pagemap.seek(address // OS_PAGE * 8)
             entries = pagemap.read(size // OS_PAGE * 8)
     except OSError:
@@ -101,3 +158,29 @@ def apply(store: wasmtime.Store, memory: wasmtime.Memory, image: MemoryImage) ->
         if start < 0 or start + len(data) > image.size:
             raise ValueError(f"a run at {start} (+{len(data)}) is outside the image")
         ctypes.memmove(address + start, data, len(data))
+
+
+def reset_to_pristine(
+    store: wasmtime.Store,
+    memory: wasmtime.Memory,
+    pristine: tuple[int, int],
+    copy_limit_bytes: int,
+) -> bool:
+    """Give every page an instance of the snapshot module wrote the bytes it started with.
+
+    ``pristine`` is (address, size) of the memory of an instance that never ran. Returns
+    False, changing nothing, when the memory grew (it cannot shrink), the kernel cannot tell
+    which pages were written, or they are more than ``copy_limit_bytes``: the instance then
+    has to go. Call only between turns, on the thread that owns the store.
+    """
+    pristine_address, pristine_size = pristine
+    size = int(memory.data_len(store))
+    if size != pristine_size:
+        return False
+    address = _base_address(store, memory)
+    runs = _dirty_runs(address, size)
+    if runs is None or sum(end - start for start, end in runs) > copy_limit_bytes:
+        return False
+    for start, end in runs:
+        ctypes.memmove(address + start, pristine_address + start, end - start)
+    return True
