@@ -63,6 +63,22 @@ def test_sys_exit_code_is_reported(python_sandbox: Sandbox) -> None:
     assert not result.success
 
 
+def test_files_changed_without_new_data_are_seen(python_sandbox: Sandbox) -> None:
+    """A rename, a deletion and a new mtime change no byte count, yet the next call must see
+    the workspace as it is (the host skips its second scan only when the guest made no call
+    that could change a file)."""
+    assert python_sandbox.execute("open('a.txt', 'w').write('one')").files_created == ["a.txt"]
+    assert python_sandbox.execute("print(open('a.txt').read())").files_modified == []
+    assert python_sandbox.execute("import os; os.rename('a.txt', 'b.txt')").files_created == [
+        "b.txt"
+    ]
+    touched = python_sandbox.execute("import os; os.utime('b.txt', ns=(1, 1))")
+    assert touched.files_modified == ["b.txt"]
+    assert python_sandbox.execute("import os; os.remove('b.txt')").files_modified == []
+    recreated = python_sandbox.execute("open('b.txt', 'w').write('two')")
+    assert recreated.files_created == ["b.txt"]
+
+
 def test_files_created_and_modified(runtime: RuntimeType) -> None:
     write = {
         RuntimeType.PYTHON: "open('a.txt', 'w').write('one')",

@@ -29,6 +29,7 @@ the guest gets ``EFAULT``.
 
 from __future__ import annotations
 
+import ctypes
 import struct
 from collections.abc import Callable
 from functools import cache
@@ -37,6 +38,8 @@ from typing import Any
 
 import wasmtime
 
+from sandbox.host import guest_memory
+from sandbox.host.export_call import I32Global
 from sandbox.host.guest_tree import INODE_BYTES
 from sandbox.host.wasi import WORKSPACE_PREOPEN_FD
 
@@ -61,7 +64,15 @@ _WRAPPED = (
     ("path_link", "i32 i32 i32 i32 i32 i32 i32"),
     ("fd_close", "i32"),
     ("fd_renumber", "i32 i32"),
+    # Not charged, only noted: they change the workspace without adding to it.
+    ("path_unlink_file", "i32 i32 i32"),
+    ("path_remove_directory", "i32 i32 i32"),
+    ("path_rename", "i32 i32 i32 i32 i32 i32"),
+    ("path_filestat_set_times", "i32 i32 i32 i32 i64 i64 i32"),
+    ("fd_filestat_set_times", "i32 i64 i64 i32"),
 )
+_NOTED = ("path_unlink_file", "path_remove_directory", "path_rename")
+_NOTED_TIMES = ("path_filestat_set_times", "fd_filestat_set_times")
 WRAPPED_WASI_CALLS = tuple(name for name, _params in _WRAPPED)
 
 
@@ -78,6 +89,17 @@ def _forward(name: str) -> str:
     )
 
 
+_NOTE_CHANGE = "(global.set $changed (i32.const 1))"
+
+
+def _noted(name: str) -> str:
+    """A call that passes through, noting that the workspace may have changed."""
+    return f"""
+  (func (export "{name}") (param {dict(_WRAPPED)[name]}) (result i32)
+    {_NOTE_CHANGE}
+    {_forward(name)})"""
+
+
 def _charged_entry(name: str, directory: int, extra: str, check: str = "") -> str:
     """A path call that makes one entry in directory fd ``directory`` (parameter index).
 
@@ -89,6 +111,7 @@ def _charged_entry(name: str, directory: int, extra: str, check: str = "") -> st
     (local $errno i32)
     (local $charged i32)
     {check}
+    {_NOTE_CHANGE}
     (if (call $tracked (local.get {directory}))
       (then
         (local.set $errno (call $charge_entry {extra}))
@@ -104,11 +127,13 @@ def _charged_entry(name: str, directory: int, extra: str, check: str = "") -> st
 # (fd 3, the workspace preopen, from the start), with $open_files counting those besides it,
 # so opening and closing files costs no host callback.
 _FD_TRACKING_WAT = f"""
-  (memory 1)
+  (memory (export "tracked") 1)
   (data (i32.const 0) "\\{1 << WORKSPACE_PREOPEN_FD:02x}")
   (global $open_files (export "open_files") (mut i32) (i32.const 0))
-  (global $descriptors (mut i32) (i32.const 0))
+  (global $descriptors (export "descriptors") (mut i32) (i32.const 0))
   (global $first_free (export "first_free") (mut i32) (i32.const {WORKSPACE_PREOPEN_FD + 1}))
+  ;; Set by every call that may change a file or directory; cleared by the host at each call.
+  (global $changed (export "changed") (mut i32) (i32.const 0))
   (func $bit (param $fd i32) (result i32)
     (i32.shl (i32.const 1) (i32.and (local.get $fd) (i32.const 7))))
   (func $tracked (param $fd i32) (result i32)
@@ -163,20 +188,24 @@ _ROUTER_WAT = f"""
       (then
         (local.set $errno (call $charge_iovecs (local.get 1) (local.get 2)))
         (if (local.get $errno) (then (return (local.get $errno))))))
+    {_NOTE_CHANGE}
     {_forward("fd_write")})
   (func (export "fd_pwrite") (param i32 i32 i32 i64 i32) (result i32)
     (local $errno i32)
     (local.set $errno (call $charge_iovecs (local.get 1) (local.get 2)))
     (if (local.get $errno) (then (return (local.get $errno))))
+    {_NOTE_CHANGE}
     {_forward("fd_pwrite")})
   (func (export "fd_allocate") (param i32 i64 i64) (result i32)
     (local $errno i32)
     (local.set $errno (call $charge_bytes (local.get 2)))
     (if (local.get $errno) (then (return (local.get $errno))))
+    {_NOTE_CHANGE}
     {_forward("fd_allocate")})
   ;; Charged at the new size: shrinking costs nothing, growing a file costs what it may fill.
   (func (export "fd_filestat_set_size") (param i32 i64) (result i32)
     (local $errno i32)
+    {_NOTE_CHANGE}
     (local.set $errno (call $charge_bytes (local.get 1)))
     (if (local.get $errno) (then (return (local.get $errno))))
     {_forward("fd_filestat_set_size")})
@@ -188,6 +217,8 @@ _ROUTER_WAT = f"""
     ;; Every guest descriptor is a host descriptor of this process: keep the guest's few.
     (if (i32.ge_u (global.get $descriptors) (i32.const {MAX_OPEN_DESCRIPTORS}))
       (then (return (i32.const {ERRNO_MFILE}))))
+    ;; O_CREAT or O_TRUNC (oflags bits 0 and 3) may change the workspace.
+    (if (i32.and (local.get 4) (i32.const 9)) (then {_NOTE_CHANGE}))
     (if (i32.and (i32.and (local.get 4) (i32.const 1)) (call $tracked (local.get 0)))
       (then
         (local.set $errno (call $charge_entry (i32.const 0)))
@@ -217,6 +248,7 @@ _ROUTER_WAT = f"""
   ;; Renumbering would let a file take a protected number; wasi-libc only needs it for dup2.
   (func (export "fd_renumber") (param i32 i32) (result i32)
     (i32.const {ERRNO_NOTSUP}))
+  {" ".join(_noted(name) for name in (*_NOTED, *_NOTED_TIMES))}
 )
 """
 
@@ -271,7 +303,11 @@ class DiskQuota:
         self._entries_left = 0
         self._memory: wasmtime.Memory | None = None
         self._targets: wasmtime.Table | None = None
-        self._open_files: wasmtime.Global | None = None
+        self._open_files: I32Global | None = None
+        self._first_free: wasmtime.Global | None = None
+        self._descriptors: wasmtime.Global | None = None
+        self._tracked: wasmtime.Memory | None = None
+        self._changed: I32Global | None = None
 
     def begin_call(self, store: wasmtime.Store, bytes_budget: int, entries_budget: int) -> None:
         """Set this call's budget from the workspace as measured before it.
@@ -280,11 +316,18 @@ class DiskQuota:
         no measurement sees, so the budget never grows back beyond what the last call left.
         """
         assert self._open_files is not None, "define_imports() comes first"
-        if self._open_files.value(store):
+        if self._open_files.get(store):
             bytes_budget = min(bytes_budget, self._bytes_left)
             entries_budget = min(entries_budget, self._entries_left)
         self._bytes_left = bytes_budget
         self._entries_left = entries_budget
+        assert self._changed is not None
+        self._changed.set(store, 0)
+
+    def workspace_changed(self, store: wasmtime.Store) -> bool:
+        """Whether the guest made a call since begin_call() that may have changed a file or
+        directory of the workspace (a scan can be skipped when it did not)."""
+        return self._changed is None or self._changed.get(store) != 0
 
     def define_imports(
         self,
@@ -326,9 +369,28 @@ class DiskQuota:
         assert isinstance(targets, wasmtime.Table) and isinstance(open_files, wasmtime.Global)
         assert isinstance(first_free, wasmtime.Global)
         first_free.set_value(store, wasmtime.Val.i32(first_free_fd))
-        self._targets, self._open_files = targets, open_files
+        self._targets, self._first_free = targets, first_free
+        self._open_files = I32Global(store, open_files)
+        tracked, descriptors, changed = router["tracked"], router["descriptors"], router["changed"]
+        assert isinstance(tracked, wasmtime.Memory) and isinstance(descriptors, wasmtime.Global)
+        assert isinstance(changed, wasmtime.Global)
+        self._tracked, self._descriptors = tracked, descriptors
+        self._changed = I32Global(store, changed)
         for name in WRAPPED_WASI_CALLS:
             linker.define(store, "wasi_snapshot_preview1", name, router[name])
+
+    def reset(self, store: wasmtime.Store, first_free_fd: int) -> None:
+        """Forget every descriptor but stdio and the preopens: the store has a new WASI
+        context, made with ``first_free_fd`` as its first free descriptor."""
+        assert self._tracked is not None and self._descriptors is not None
+        assert self._open_files is not None and self._first_free is not None
+        start = ctypes.addressof(self._tracked.data_ptr(store).contents)
+        ctypes.memset(start, 0, self._tracked.data_len(store))
+        ctypes.memset(start, 1 << WORKSPACE_PREOPEN_FD, 1)  # as the router's data segment
+        self._open_files.set(store, 0)
+        self._descriptors.set_value(store, wasmtime.Val.i32(0))
+        self._first_free.set_value(store, wasmtime.Val.i32(first_free_fd))
+        self._bytes_left = self._entries_left = 0
 
     def attach(
         self, engine: wasmtime.Engine, store: wasmtime.Store, guest_memory: wasmtime.Memory
@@ -403,12 +465,10 @@ class DiskQuota:
         if not 0 <= written_pointer <= self._memory.data_len(caller) - 4:
             return ERRNO_FAULT
         self._on_output(fd, data)
-        self._memory.write(caller, len(data).to_bytes(4, "little"), written_pointer)
+        guest_memory.write(caller, self._memory, len(data).to_bytes(4, "little"), written_pointer)
         return 0
 
     def _read(self, caller: wasmtime.Caller, pointer: int, length: int) -> bytes | None:
         """Guest memory at ``pointer``, or None when the range is not inside it."""
         assert self._memory is not None
-        if pointer < 0 or length < 0 or pointer + length > self._memory.data_len(caller):
-            return None
-        return bytes(self._memory.read(caller, pointer, pointer + length))
+        return guest_memory.read(caller, self._memory, pointer, length)

@@ -148,6 +148,11 @@ def track(guest: LiveGuest, thread: threading.Thread | None = None) -> None:
             thread.start()
 
 
+def exiting() -> bool:
+    """Whether the exit clean-up has begun: from then on, guests are only ever freed."""
+    return _exiting
+
+
 @atexit.register
 def _stop_all_guests() -> None:
     """Close every guest and let it free its store and files before exit."""

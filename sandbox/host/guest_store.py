@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 import wasmtime
 
 from sandbox.core.result import TrapReason
-from sandbox.host import poll
+from sandbox.host import guest_memory, poll
 from sandbox.host.capture import OutputCapture
 from sandbox.host.control import CellControl, OutputStream
 from sandbox.host.disk_quota import DiskQuota
@@ -64,6 +64,8 @@ class CellRun:
     # Calls of the caller's output callback that raised, and the first such error.
     output_callback_errors: int = 0
     output_callback_error: str | None = None
+    # False only when the guest made no call that could have changed a workspace file.
+    workspace_changed: bool = True
 
 
 class GuestStore:
@@ -139,6 +141,36 @@ class GuestStore:
         self.disk.attach(engine, store, memory)
         return instance
 
+    def rebind(
+        self,
+        *,
+        memory_bytes: int,
+        argv: list[str],
+        env: dict[str, str],
+        filesystem: GuestFilesystem,
+    ) -> None:
+        """Hand the instance to a new guest: a new WASI context (its descriptors, the old
+        ones closed with the old context), memory limit and quota router state, as if new.
+
+        Only for an instance between two turns whose memory was reset to its module's.
+        """
+        store = self._live_store()
+        self.memory_bytes_limit = memory_bytes
+        store.set_limits(memory_size=memory_bytes)
+        self._filesystem = filesystem
+        self._clock = poll.GuestClock()
+        store.set_wasi(build_wasi_config(argv, env.items(), filesystem))
+        self.disk.reset(store, filesystem.first_free_fd)
+        self._closing = False
+        self._wake.clear()
+        self._stop = None
+        self.begin_cell(self._boot_limits)
+
+    def release_files(self) -> None:
+        """Close every descriptor the guest holds (a workspace file kept open keeps its disk):
+        the store gets an empty WASI context, until rebind() gives it a real one."""
+        self._live_store().set_wasi(wasmtime.WasiConfig())
+
     def _write_output(self, fd: int, data: bytes) -> None:
         kept = (self.stdout if fd == 1 else self.stderr).write(data)
         if self._stream is not None and kept:  # only what the caps keep is streamed
@@ -168,8 +200,10 @@ class GuestStore:
             control.attach(self._wake.set)
 
     def _end_cell(self, run: CellRun) -> CellRun:
-        """Flush the streamed output (before the caller sees the result) and let go of the
-        cell's control."""
+        """Flush the streamed output (before the caller sees the result), note whether the
+        workspace may have changed, and let go of the cell's control."""
+        if self.store is not None and self.memory is not None:
+            run.workspace_changed = self.disk.workspace_changed(self.store)
         stream, self._stream = self._stream, None
         if stream is not None:
             stream.close()
@@ -280,9 +314,10 @@ class GuestStore:
     ) -> int:
         memory = caller["memory"]
         assert isinstance(memory, wasmtime.Memory)
-        if count == 0 or in_ptr + count * 48 > memory.data_len(caller):
+        raw = guest_memory.read(caller, memory, in_ptr, count * 48) if count else None
+        if raw is None:
             return poll.ERRNO_INVAL
-        subscriptions = poll.parse_subscriptions(memory.read(caller, in_ptr, in_ptr + count * 48))
+        subscriptions = poll.parse_subscriptions(raw)
         status = (
             poll.hypercall_status(subscriptions, self._hypercall_token)
             if self._on_hypercall is not None
@@ -294,8 +329,11 @@ class GuestStore:
         else:
             wait, events = poll.fired(subscriptions, self._clock)
             self._sleep(wait)
-        memory.write(caller, b"".join(poll.encode_event(event) for event in events), out_ptr)
-        memory.write(caller, len(events).to_bytes(4, "little"), nevents_ptr)
+        answer = b"".join(poll.encode_event(event) for event in events)
+        if not guest_memory.write(caller, memory, answer, out_ptr) or not guest_memory.write(
+            caller, memory, len(events).to_bytes(4, "little"), nevents_ptr
+        ):
+            return poll.ERRNO_FAULT
         return poll.ERRNO_SUCCESS
 
     def _sleep(self, seconds: float) -> None:

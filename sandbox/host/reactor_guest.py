@@ -27,7 +27,7 @@ import wasmtime
 
 from sandbox.core.errors import CheckpointError, GuestStartupError
 from sandbox.core.result import TrapReason
-from sandbox.host import memory_image
+from sandbox.host import guest_memory, memory_image
 from sandbox.host.capture import OutputCapture
 from sandbox.host.control import CellControl
 from sandbox.host.engine import engine_fingerprint
@@ -35,6 +35,7 @@ from sandbox.host.export_call import I32Export
 from sandbox.host.guest import BOOT_LIMITS, BootSpec, CellRun, track
 from sandbox.host.guest_store import GuestStore
 from sandbox.host.limits import CellLimits, near_memory_limit
+from sandbox.host.recycler import InterpreterRecycler
 from sandbox.host.tool_channel import ToolHandler, failure
 from sandbox.host.wasi import GuestFilesystem
 
@@ -57,6 +58,8 @@ class ReactorProgram(Protocol):
     """A runtime whose interpreter exports ``host_alloc`` and ``turn``."""
 
     name: str
+    # Where closed interpreters wait for their next sandbox (None: each is freed).
+    recycler: InterpreterRecycler | None
 
     def snapshot_module(self) -> wasmtime.Module:
         """The module fresh interpreters are instantiated from (built on first use)."""
@@ -114,35 +117,31 @@ class ReactorGuest:
         self._display: str | None = None
         self._tools: ToolHandler | None = None
         self._alive = True
-        # The session's settings, which the driver applies at its first cell: a JSON line.
-        settings = {"workspace": spec.workspace_guest_path, "globals_dir": spec.globals_dir or ""}
-        self._settings = json.dumps(settings).encode() + b"\n"
+        self._settings = _settings(spec)
         self._guest_store = GuestStore(
             memory_bytes=spec.memory_bytes,
             argv=["python"],
-            env={**dict(spec.env), **program.wasi_env()},
-            filesystem=GuestFilesystem(
-                workspace=workspace,
-                workspace_guest_path=spec.workspace_guest_path,
-                read_only_mounts=spec.read_only_mounts,
-            ),
+            env=_environment(spec, program),
+            filesystem=_filesystem(spec, workspace),
             boot_limits=BOOT_LIMITS,
         )
         i32 = wasmtime.ValType.i32()
         door = ("host", "call", wasmtime.FuncType([i32] * 4, [i32]), self._door)
+        self._module = program.snapshot_module()
         try:
-            instance = self._guest_store.instantiate(program.snapshot_module(), (door,))
+            instance = self._guest_store.instantiate(self._module, (door,))
             store = self._guest_store.store
             assert store is not None
             exports = instance.exports(store)
             self._alloc = I32Export(store, exports["host_alloc"])
             self._turn = I32Export(store, exports["turn"])
+            reset = exports["__wasilibc_reset_preopens"]
+            assert isinstance(reset, wasmtime.Func)
+            self._reset_preopens = reset
             if image is not None:  # the image's preopens are this spec's: same fds, same dirs
                 assert self._guest_store.memory is not None
                 memory_image.apply(store, self._guest_store.memory, image)
             else:
-                reset = exports["__wasilibc_reset_preopens"]
-                assert isinstance(reset, wasmtime.Func)
                 # The snapshot remembers its builder's preopens; this instance has its own.
                 reset(store)
         except Exception as error:
@@ -196,7 +195,8 @@ class ReactorGuest:
                 pointer = self._alloc(store, len(source)) & 0xFFFFFFFF
                 if pointer == 0:  # no room even for the cell: the interpreter is full
                     return self._finish(-1)
-                memory.write(store, source, pointer)
+                if not guest_memory.write(store, memory, source, pointer):
+                    return self._finish(-1)
                 returned = self._turn(store, pointer, len(source))
             except Exception as error:  # traps, exits: the interpreter is not trusted again
                 self._retire()
@@ -204,11 +204,20 @@ class ReactorGuest:
             return self._finish(returned)
 
     def close(self) -> None:
-        """Free the interpreter now, or once the turn in progress ends.
+        """Hand the interpreter to the runtime's recycler, or free it now, or once the turn
+        in progress ends.
 
         Only the exit clean-up can close a guest whose turn is still running (its sandbox's
         lock keeps everyone else out); it does not wait out a cell's whole deadline.
         """
+        recycler = self._program.recycler
+        if self._alive and recycler is not None and self._turn_lock.acquire(blocking=False):
+            try:
+                self._alive = False
+                if recycler.give_back(self, self._module):
+                    return
+            finally:
+                self._turn_lock.release()
         self._alive = False
         self._guest_store.wake()
         if self._turn_lock.acquire(timeout=_CLOSE_WAIT_SECONDS):
@@ -216,6 +225,47 @@ class ReactorGuest:
                 self._guest_store.free()
             finally:
                 self._turn_lock.release()
+
+    # --- recycling (recycler.py) ---------------------------------------------------------
+
+    def reset(self, pristine: tuple[int, int], copy_limit_bytes: int) -> bool:
+        """Memory back to the snapshot's; between turns, with the turn lock held."""
+        store, memory = self._guest_store.store, self._guest_store.memory
+        if store is None or memory is None:
+            return False
+        if not memory_image.reset_to_pristine(store, memory, pristine, copy_limit_bytes):
+            return False
+        self._guest_store.release_files()
+        return True
+
+    def rebind(self, spec: BootSpec, workspace: Path) -> bool:
+        """Serve a new sandbox as a new instance would: its WASI context, limits, settings."""
+        if spec.memory_bytes < self._guest_store.memory_bytes():
+            return False  # a new instance would not start under this limit either
+        with self._turn_lock:
+            self.spec = spec
+            self._settings = _settings(spec)
+            self._status, self._display, self._tools = None, None, None
+            self._guest_store.rebind(
+                memory_bytes=spec.memory_bytes,
+                argv=["python"],
+                env=_environment(spec, self._program),
+                filesystem=_filesystem(spec, workspace),
+            )
+            store = self._guest_store.store
+            assert store is not None
+            try:
+                self._reset_preopens(store)
+            except Exception:
+                return False
+            self._alive = True
+        return True
+
+    def free(self) -> None:
+        """Free the instance (one the recycler no longer wants)."""
+        self._alive = False
+        with self._turn_lock:
+            self._guest_store.free()
 
     def join(self, timeout: float) -> None:
         """close() frees everything before it returns."""
@@ -279,20 +329,19 @@ class ReactorGuest:
         )
         if pointer + length > size or max(answer_pointer, answer_length_pointer) + 4 > size:
             return _DOOR_FAULT
-        head = bytes(memory.read(caller, pointer, pointer + min(length, _HEAD_BYTES)))
+        head = guest_memory.read(caller, memory, pointer, min(length, _HEAD_BYTES)) or b""
         answer = b""
         if head.startswith(REQUEST_TOOL):
             answer = self._tool_answer(caller, memory, pointer, length)
         elif length > len(REPORT_DISPLAY) + MAX_DISPLAY_BYTES:
             return _DOOR_FAULT
         elif head.startswith(REPORT_DISPLAY):
-            request = bytes(memory.read(caller, pointer, pointer + length))
+            request = guest_memory.read(caller, memory, pointer, length) or b""
             self._display = request[len(REPORT_DISPLAY) :].decode("utf-8", errors="replace")
         elif head.startswith(REPORT_STATUS):
             try:
-                self._status = int(
-                    bytes(memory.read(caller, pointer, pointer + length))[len(REPORT_STATUS) :]
-                )
+                request = guest_memory.read(caller, memory, pointer, length) or b""
+                self._status = int(request[len(REPORT_STATUS) :])
             except ValueError:
                 return _DOOR_FAULT
         else:
@@ -311,7 +360,7 @@ class ReactorGuest:
             return refused.payload
         start = pointer + len(REQUEST_TOOL)
         reply = tools.handle(
-            bytes(memory.read(caller, start, start + body)), self._guest_store.deadline
+            guest_memory.read(caller, memory, start, body) or b"", self._guest_store.deadline
         )
         if reply.stop:
             self._guest_store.interrupt()  # the guest traps as a timeout when the door returns
@@ -333,9 +382,28 @@ class ReactorGuest:
                 buffer = self._alloc(caller, len(answer)) & 0xFFFFFFFF
             except Exception:  # a trap inside host_alloc (the deadline): the guest stops next
                 return _DOOR_FAULT
-            if buffer == 0 or buffer + len(answer) > memory.data_len(caller):
+            if buffer == 0 or not guest_memory.write(caller, memory, answer, buffer):
                 return _DOOR_FAULT
-            memory.write(caller, answer, buffer)
-        memory.write(caller, _U32.pack(buffer), answer_pointer)
-        memory.write(caller, _U32.pack(len(answer)), answer_length_pointer)
+        if not guest_memory.write(
+            caller, memory, _U32.pack(buffer), answer_pointer
+        ) or not guest_memory.write(caller, memory, _U32.pack(len(answer)), answer_length_pointer):
+            return _DOOR_FAULT
         return 0
+
+
+def _settings(spec: BootSpec) -> bytes:
+    """The session's settings, which the driver applies at its first cell: a JSON line."""
+    settings = {"workspace": spec.workspace_guest_path, "globals_dir": spec.globals_dir or ""}
+    return json.dumps(settings).encode() + b"\n"
+
+
+def _environment(spec: BootSpec, program: ReactorProgram) -> dict[str, str]:
+    return {**dict(spec.env), **program.wasi_env()}
+
+
+def _filesystem(spec: BootSpec, workspace: Path) -> GuestFilesystem:
+    return GuestFilesystem(
+        workspace=workspace,
+        workspace_guest_path=spec.workspace_guest_path,
+        read_only_mounts=spec.read_only_mounts,
+    )

