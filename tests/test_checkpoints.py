@@ -187,3 +187,30 @@ def test_javascript_restores_undoes_and_forks_by_replay() -> None:
             child.execute("n = 5")
             assert child.execute("console.log(twice(n))").stdout == "10\n"
             assert sandbox.execute("console.log(n)").stdout == "1\n"
+
+
+def _rss_mib() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError("no VmRSS in /proc/self/status")
+
+
+def test_an_evicted_session_frees_its_checkpoints_and_can_still_restore_them() -> None:
+    """Eviction (idle, max_live_sessions, a full MCP server) freed the interpreter but kept
+    its checkpoints' copies of the heap in memory: a server full of idle sessions held up to
+    state_budget_bytes each however few interpreters were live."""
+    with create_sandbox(RuntimeType.PYTHON, UNDO) as sb:
+        assert sb.execute("data = bytes(range(256)) * (400 * 1024)").success  # 100 MiB
+        sb.checkpoint("big")
+        assert sb.execute("n = len(data)").success  # its undo point holds another copy
+        before = _rss_mib()
+        assert sb.evict("test")
+        freed = before - _rss_mib()
+        # The interpreter's 100 MiB and both checkpoints' (200 MiB); 100 without the fix.
+        assert freed > 250, f"eviction freed only {freed:.0f} MiB"
+        sb.undo()  # read back from disk: to before the cell that set n
+        assert sb.execute("print(len(data), 'n' in dir())").stdout == "104857600 False\n"
+        assert sb.execute("n = 0").success
+        sb.restore("big")
+        assert sb.execute("print(len(data), 'n' in dir())").stdout == "104857600 False\n"

@@ -31,9 +31,7 @@ async def test_calls_queued_on_a_busy_session_do_not_stall_other_clients(tmp_pat
         anyio.fail_after(120),
     ):
         async with connect(url) as alice, connect(url) as bob:
-            session_id = (await call(alice, "create_session", language="javascript"))[
-                "session_id"
-            ]
+            session_id = (await call(alice, "create_session", language="javascript"))["session_id"]
             started = tmp_path / "sessions" / session_id / "workspace" / "started"
             sleeper_done: list[Any] = []
 

@@ -8,7 +8,11 @@ cells the interpreter ran, and restoring boots a fresh one and replays them (the
 dropped) with the workspace as it was, then puts the files back as the checkpoint had them.
 
 Checkpoints are host-side (in this process's memory, and workspace copies beside the session,
-outside the guest's reach) and counted against ``policy.state_budget_bytes``. When an
+outside the guest's reach) and counted against ``policy.state_budget_bytes``. Their memory is
+held only while the interpreter is: an evicted session writes its checkpoints' interpreter
+pages to signed files beside the session and reads one back to restore it, so evicting
+interpreters frees what their checkpoints hold too (otherwise ``max_live_sessions`` would
+bound interpreters but not the copies of their heaps). When an
 interpreter is evicted or closed its state is written, signed, to the session directory and
 restored by the next boot (``keep_interpreter_state``), so a session survives eviction and
 server restarts; a state that hit a limit is never saved.
@@ -17,6 +21,7 @@ server restarts; a state that hit a limit is never saved.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import os
 import shutil
@@ -68,6 +73,7 @@ class _Held:
     image: MemoryImage | None
     cells: tuple[str, ...]
     manifest: Manifest
+    spilled: Path | None = None  # ``image`` written out while the interpreter is freed
 
 
 class SessionState:
@@ -79,7 +85,9 @@ class SessionState:
         self._spec, self._policy, self._workspace = spec, policy, workspace
         self._dir = session_dir / STATE_DIR
         _remove_dead_stores(self._dir)
-        self._files = FileStore(self._dir / f"files-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+        store = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        self._files = FileStore(self._dir / f"files-{store}")
+        self._images = self._dir / f"images-{store}"  # checkpoints of an evicted interpreter
         self._held: list[_Held] = []
         self._undo: _Held | None = None
         self._cells: list[str] = []  # what the live JavaScript interpreter has run
@@ -145,7 +153,35 @@ class SessionState:
             self._undo = None
         else:
             self._held.remove(held)
+        if held.spilled is not None:
+            held.spilled.unlink(missing_ok=True)
         self._collect()
+
+    def spill(self) -> None:
+        """Move the checkpoints' interpreter pages out of memory, for an eviction: written
+        signed beside the session, read back by a restore. One that cannot be written is
+        dropped (and logged): an evicted session must not keep a copy of its heap."""
+        self._held = [kept for held in self._held if (kept := self._spilled(held)) is not None]
+        if self._undo is not None:
+            self._undo = self._spilled(self._undo)
+
+    def _spilled(self, held: _Held) -> _Held | None:
+        if held.image is None:
+            return held
+        assert isinstance(self._spec.program, ImageProgram)
+        path = self._images / f"{held.checkpoint.id}.state"
+        try:
+            identity = self._spec.program.state_identity(self._spec)
+            state_file.save(path, state_file.encode(held.image, identity, {}))
+        except (SandboxError, OSError) as error:
+            _log.warning(
+                "session %s: checkpoint %s dropped at eviction, it could not be written: %s",
+                self._workspace.parent.name,
+                held.checkpoint.id,
+                error,
+            )
+            return None
+        return dataclasses.replace(held, image=None, spilled=path)
 
     # --- going back ---------------------------------------------------------------------
 
@@ -174,11 +210,12 @@ class SessionState:
         """Boot ``held``'s interpreter on ``workspace``, leaving its files as ``files`` (or as
         they are, when None); file contents come from this session's store."""
         limit = self._policy.workspace_max_files + 1
-        if held.image is not None:
+        if held.image is not None or held.spilled is not None:
+            assert isinstance(self._spec.program, ImageProgram)
+            image = held.image if held.image is not None else self._read_spilled(held)
             if files is not None:
                 self._files.restore(workspace, files, limit)
-            assert isinstance(self._spec.program, ImageProgram)
-            return self._spec.program.boot_from_image(self._spec, workspace, held.image)
+            return self._spec.program.boot_from_image(self._spec, workspace, image)
         final = files
         if final is None:  # replay may write files; put back the ones there are now
             final, _ = self._files.snapshot(workspace, self._manifest, limit)
@@ -200,6 +237,16 @@ class SessionState:
             raise
         self._files.restore(workspace, final, limit)
         return guest
+
+    def _read_spilled(self, held: _Held) -> MemoryImage:
+        assert held.spilled is not None and isinstance(self._spec.program, ImageProgram)
+        what = f"checkpoint {held.checkpoint.id} of session {self._workspace.parent.name}"
+        try:
+            data = held.spilled.read_bytes()
+        except OSError as error:
+            raise CheckpointError(f"{what} could not be read back: {error}") from error
+        image, _ = state_file.decode(data, self._spec.program.state_identity(self._spec), what=what)
+        return image
 
     def fork_held(self, guest: LiveGuest) -> _Held:
         """The session as it is now, for a fork (not listed, not counted)."""
@@ -279,6 +326,7 @@ class SessionState:
         self._held.clear()
         self._undo = None
         shutil.rmtree(self._files.directory, ignore_errors=True)
+        shutil.rmtree(self._images, ignore_errors=True)
 
     # --- helpers ------------------------------------------------------------------------
 
@@ -313,10 +361,10 @@ def has_saved_state(session_dir: Path) -> bool:
 
 
 def _remove_dead_stores(directory: Path) -> None:
-    """File copies of checkpoints whose process has ended: nobody can restore them."""
+    """File and page copies of checkpoints whose process has ended: nobody can restore them."""
     if not directory.is_dir():
         return
-    for store in directory.glob("files-*"):
+    for store in [*directory.glob("files-*"), *directory.glob("images-*")]:
         try:
             pid = int(store.name.split("-")[1])
             os.kill(pid, 0)
