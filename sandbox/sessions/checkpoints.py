@@ -53,7 +53,9 @@ class Checkpoint:
     label: str | None
     session_id: str
     created_at: float  # time.time()
-    memory_bytes: int  # interpreter pages stored (Python); 0 for JavaScript
+    # Host memory it holds: interpreter pages (Python), the code of the cells it replays
+    # (JavaScript).
+    memory_bytes: int
     files_bytes: int  # workspace bytes first stored for this checkpoint
     replay_cells: int  # cells a JavaScript restore re-runs; 0 for Python
     automatic: bool  # the one undo() returns to
@@ -65,6 +67,9 @@ class Checkpoint:
     @property
     def age_seconds(self) -> float:
         return max(0.0, time.time() - self.created_at)
+
+
+_UNRECORDED = Checkpoint("none", None, "", 0.0, 0, 0, 0, True)  # an undo point not taken
 
 
 @dataclass(frozen=True)
@@ -91,6 +96,10 @@ class SessionState:
         self._held: list[_Held] = []
         self._undo: _Held | None = None
         self._cells: list[str] = []  # what the live JavaScript interpreter has run
+        self._cells_bytes = 0
+        # The live JavaScript interpreter ran more code than state_budget_bytes: its history
+        # was dropped, so it cannot be checkpointed until it restarts.
+        self._history_lost = False
         self._manifest: Manifest | None = None  # the latest, so unchanged files are not read
         self.refused: str | None = None  # why the last saved state was not restored
         # Memory images, or a replay history? Once: a check against a runtime-checkable
@@ -101,6 +110,11 @@ class SessionState:
 
     def take(self, guest: LiveGuest, label: str | None, *, automatic: bool) -> Checkpoint:
         """Record the session as it is now; refused if it does not fit the state budget."""
+        if self._history_lost:
+            if automatic:
+                self._undo = None
+                return _UNRECORDED
+            raise self._history_refusal("checkpointed")
         image = guest.capture() if isinstance(guest, ReactorGuest) else None
         manifest, stored = self._files.snapshot(
             self._workspace, self._manifest, self._policy.workspace_max_files + 1
@@ -111,7 +125,7 @@ class SessionState:
             label=label,
             session_id=self._workspace.parent.name,
             created_at=time.time(),
-            memory_bytes=image.stored_bytes if image is not None else 0,
+            memory_bytes=image.stored_bytes if image is not None else self._cells_bytes,
             files_bytes=stored,
             replay_cells=0 if image is not None else len(self._cells),
             automatic=automatic,
@@ -136,13 +150,25 @@ class SessionState:
         return checkpoint
 
     def after_cell(self, code: str, alive: bool) -> None:
-        """Keep the replay history of a JavaScript interpreter; a stopped one has none."""
+        """Keep the replay history of a JavaScript interpreter; a stopped one has none. The
+        history is bounded by the state budget: past it, it is dropped (and with it the means
+        to checkpoint that interpreter), so a long-lived session's code does not pile up."""
         if self.images:
             return
-        if alive:
+        if not alive:
+            self._set_history([])
+        elif not self._history_lost:
             self._cells.append(code)
-        else:
-            self._cells.clear()
+            self._cells_bytes += len(code.encode())
+            if self._cells_bytes > self._policy.state_budget_bytes:
+                self._set_history([])
+                self._history_lost = True
+
+    def _set_history(self, cells: list[str]) -> None:
+        """The history of a new interpreter: what it was rebuilt from (none for a fresh one)."""
+        self._cells = cells
+        self._cells_bytes = sum(len(code.encode()) for code in cells)
+        self._history_lost = False
 
     def listing(self) -> list[Checkpoint]:
         return [held.checkpoint for held in self._all()]
@@ -201,7 +227,7 @@ class SessionState:
             held = self._find(checkpoint)
         target = None if keep_files else held.manifest
         guest = self.boot_held(held, self._workspace, target)
-        self._cells = list(held.cells)
+        self._set_history(list(held.cells))
         if held is self._undo:
             self._undo = None
         return guest
@@ -250,6 +276,8 @@ class SessionState:
 
     def fork_held(self, guest: LiveGuest) -> _Held:
         """The session as it is now, for a fork (not listed, not counted)."""
+        if self._history_lost:
+            raise self._history_refusal("forked")
         image = guest.capture() if isinstance(guest, ReactorGuest) else None
         manifest, _ = self._files.snapshot(
             self._workspace, self._manifest, self._policy.workspace_max_files + 1
@@ -261,7 +289,7 @@ class SessionState:
     def fork_into(self, parent: SessionState, held: _Held) -> LiveGuest:
         """Boot this new session (its workspace empty) as ``parent`` was at ``held``."""
         guest = parent.boot_held(held, self._workspace, held.manifest)
-        self._cells = list(held.cells)
+        self._set_history(list(held.cells))
         return guest
 
     # --- surviving eviction and restarts -------------------------------------------------
@@ -299,6 +327,9 @@ class SessionState:
         come back as it."""
         path = self._dir / SAVED_STATE
         self.refused = None
+        # A new interpreter has run nothing yet: a JavaScript checkpoint taken from now on
+        # must not replay cells of the one it replaces (after an eviction, say).
+        self._set_history([])
         if self._policy.keep_interpreter_state and isinstance(self._spec.program, ImageProgram):
             try:
                 data = path.read_bytes()
@@ -329,6 +360,14 @@ class SessionState:
         shutil.rmtree(self._images, ignore_errors=True)
 
     # --- helpers ------------------------------------------------------------------------
+
+    def _history_refusal(self, done: str) -> CheckpointError:
+        return CheckpointError(
+            "this JavaScript interpreter has run more code since it started than "
+            f"state_budget_bytes={self._policy.state_budget_bytes} lets a checkpoint replay, so "
+            f"it cannot be {done} until it restarts (reset_workspace, or a new session); or "
+            "raise the budget"
+        )
 
     def _all(self) -> list[_Held]:
         return [*self._held, *([self._undo] if self._undo is not None else [])]
