@@ -57,3 +57,32 @@ async def test_calls_queued_on_a_busy_session_do_not_stall_other_clients(tmp_pat
                 assert {r["language"] for r in runtimes["runtimes"]} == {"python", "javascript"}
                 assert not sleeper_done, "bob's call waited for alice's session"
                 tasks.cancel_scope.cancel()  # cancels alice's calls: the cell stops at once
+
+
+async def test_a_long_fork_does_not_hold_up_other_clients_sessions(tmp_path: Path) -> None:
+    """A fork copies files and replays a JavaScript session's cells (each up to its timeout):
+    it ran under the lock every creation and reattachment takes, so one client's fork kept
+    every other client from getting a session until it ended."""
+    with serving(tmp_path) as (url, _), anyio.fail_after(120):
+        async with connect(url) as alice, connect(url) as bob:
+            parent = (await call(alice, "create_session", language="javascript"))["session_id"]
+            slow = "writeText('mark', '1'); os.sleep(2000)"
+            await call(alice, "execute_code", session_id=parent, code=slow)
+            forked: list[Any] = []
+
+            def marks() -> int:
+                return len(list((tmp_path / "sessions").glob("*/workspace/mark")))
+
+            async def fork() -> None:
+                forked.append(await call(alice, "fork_session", session_id=parent))
+
+            async with anyio.create_task_group() as tasks:
+                tasks.start_soon(fork)
+                await eventually(lambda: marks() == 2, "the fork is being made")
+                created = await call(bob, "create_session", language="javascript")
+                assert not forked, "bob's create_session waited for alice's fork"
+            ran = await call(bob, "execute_code", session_id=created["session_id"], code="6*7")
+            assert ran["stdout"] == "42\n"
+            child = forked[0]["session_id"]
+            check = await call(alice, "execute_code", session_id=child, code="readText('mark')")
+            assert check["stdout"] == "'1'\n"  # the copy of its files
