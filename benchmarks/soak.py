@@ -12,7 +12,15 @@ and the guest control directories the process has open (one per live guest). Sec
   so each call boots a fresh one (a limit-stop reset);
 * ``javascript-fuel``: the same with a JavaScript cell that runs out of fuel;
 * ``mcp``: ``create_session`` + ``execute_code`` + ``destroy_session`` against the
-  ``llm-wasm-mcp`` server over stdio (the official ``mcp`` client); figures are the server's.
+  ``llm-wasm-mcp`` server over stdio (the official ``mcp`` client); figures are the server's;
+* ``checkpoints`` (not run by default): one Python sandbox with undo on; each cycle runs a
+  cell, checkpoints, evicts the interpreter (the checkpoint goes to disk), restores, undoes
+  and deletes the checkpoint;
+* ``cancel`` (not run by default): one JavaScript sandbox; each cycle starts an endless
+  printing loop and cancels it from its first output (a fresh interpreter every call);
+* ``mcp-checkpoints`` (not run by default): over MCP, ``create_session`` + ``execute_code``
+  + ``checkpoint_session`` + ``restore_session`` + ``undo_last_cell`` + ``fork_session``,
+  then both sessions destroyed.
 
 A section passes when its RSS at the end is within ``--budget-mb`` of its first checkpoint;
 the exit status is 1 if any section fails.
@@ -47,10 +55,11 @@ from mcp.client import ClientSession  # noqa: E402
 from mcp.client.stdio import StdioServerParameters, stdio_client  # noqa: E402
 
 import sandbox as sandbox_package  # noqa: E402
-from sandbox import ExecutionPolicy, RuntimeType, create_sandbox  # noqa: E402
+from sandbox import CellControl, ExecutionPolicy, RuntimeType, create_sandbox  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
-SECTIONS = ("python", "javascript", "python-exit", "javascript-fuel", "mcp")
+DEFAULT_SECTIONS = ("python", "javascript", "python-exit", "javascript-fuel", "mcp")
+SECTIONS = (*DEFAULT_SECTIONS, "checkpoints", "cancel", "mcp-checkpoints")
 _CELLS = {RuntimeType.PYTHON: "x = 1", RuntimeType.JAVASCRIPT: "let x = 1;"}
 _CONTROL_PREFIX = "llm-wasm-sandbox-control-"
 
@@ -177,11 +186,46 @@ def _limit_stops(runtime: RuntimeType) -> Iterator[Callable[[], None]]:
         yield cycle
 
 
+@contextlib.contextmanager
+def _checkpoint_cycles() -> Iterator[Callable[[], None]]:
+    """Checkpoint, evict (its pages go to disk), restore, undo, delete: nothing may pile up."""
+    with create_sandbox(RuntimeType.PYTHON, ExecutionPolicy(undo_last_cell=True)) as sandbox:
+        assert sandbox.execute("import numpy as np\ndata = np.arange(100_000)").success
+
+        def cycle() -> None:
+            assert sandbox.execute("data = data + 1").success
+            checkpoint = sandbox.checkpoint()
+            assert sandbox.evict("soak")
+            sandbox.restore(checkpoint)
+            assert sandbox.execute("data = data - 1").success
+            sandbox.undo()
+            sandbox.delete_checkpoint(checkpoint)
+
+        yield cycle
+
+
+@contextlib.contextmanager
+def _cancelled_cells() -> Iterator[Callable[[], None]]:
+    """A call cancelled from its own first output, as a client disconnecting mid-stream."""
+    with create_sandbox(RuntimeType.JAVASCRIPT) as sandbox:
+
+        def cycle() -> None:
+            control = CellControl(lambda stream, text: control.cancel())
+            result = sandbox.execute("for (let i = 0; ; i++) console.log(i);", control=control)
+            assert result.metadata.get("trap_reason") == "cancelled", result.metadata
+
+        yield cycle
+
+
 def _run_local(section: str, points: list[int], budget_mib: float) -> bool:
     runtime = RuntimeType.JAVASCRIPT if section.startswith("javascript") else RuntimeType.PYTHON
     with contextlib.ExitStack() as stack:
         if section in ("python", "javascript"):
             cycle: Callable[[], None] = lambda: _create_execute_close(runtime)  # noqa: E731
+        elif section == "checkpoints":
+            cycle = stack.enter_context(_checkpoint_cycles())
+        elif section == "cancel":
+            cycle = stack.enter_context(_cancelled_cells())
         else:
             cycle = stack.enter_context(_limit_stops(runtime))
         report = Report(section, budget_mib)
@@ -228,8 +272,42 @@ def _server_pid(command: str) -> int:
     raise RuntimeError(f"cannot find the MCP server process ({command})")
 
 
-async def _run_mcp(n: int, points: list[int], budget_mib: float) -> bool:
-    report = Report("mcp", budget_mib)
+async def _call(client: ClientSession, tool: str, **arguments: object) -> dict[str, object]:
+    result = await client.call_tool(tool, arguments)
+    assert not result.is_error and result.structured_content is not None, result
+    return result.structured_content
+
+
+async def _mcp_checkpoint_cycle(client: ClientSession, language: str) -> None:
+    session_id = (await _call(client, "create_session", language=language))["session_id"]
+    await _call(client, "execute_code", session_id=session_id, code=_CELLS[RuntimeType(language)])
+    made = await _call(client, "checkpoint_session", session_id=session_id, label="soak")
+    assert made["checkpoint"] is not None
+    await _call(client, "execute_code", session_id=session_id, code="1")
+    await _call(client, "restore_session", session_id=session_id, checkpoint="soak")
+    await _call(client, "execute_code", session_id=session_id, code="2")
+    await _call(client, "undo_last_cell", session_id=session_id)
+    fork = (await _call(client, "fork_session", session_id=session_id))["session_id"]
+    for gone in (fork, session_id):
+        await _call(client, "destroy_session", session_id=gone)
+
+
+async def _mcp_cycle(client: ClientSession, language: str) -> None:
+    created = await client.call_tool("create_session", {"language": language})
+    assert not created.is_error and created.structured_content, created
+    session_id = created.structured_content["session_id"]
+    code = _CELLS[RuntimeType(language)]
+    ran = await client.call_tool(
+        "execute_code", {"code": code, "language": language, "session_id": session_id}
+    )
+    assert not ran.is_error, ran
+    gone = await client.call_tool("destroy_session", {"session_id": session_id})
+    assert not gone.is_error, gone
+
+
+async def _run_mcp(section: str, n: int, points: list[int], budget_mib: float) -> bool:
+    report = Report(section, budget_mib)
+    cycle = _mcp_checkpoint_cycle if section == "mcp-checkpoints" else _mcp_cycle
     server = _mcp_server()
     async with stdio_client(server) as (read, write), ClientSession(read, write) as client:
         await client.initialize()
@@ -237,17 +315,7 @@ async def _run_mcp(n: int, points: list[int], budget_mib: float) -> bool:
         done = 0
         for point in points:
             while done < point:
-                language = ("python", "javascript")[done % 2]
-                created = await client.call_tool("create_session", {"language": language})
-                assert not created.is_error and created.structured_content, created
-                session_id = created.structured_content["session_id"]
-                code = _CELLS[RuntimeType(language)]
-                ran = await client.call_tool(
-                    "execute_code", {"code": code, "language": language, "session_id": session_id}
-                )
-                assert not ran.is_error, ran
-                gone = await client.call_tool("destroy_session", {"session_id": session_id})
-                assert not gone.is_error, gone
+                await cycle(client, ("python", "javascript")[done % 2])
                 done += 1
             report.add(done, sample(pid))
     return report.passed()
@@ -261,7 +329,13 @@ def main() -> None:
     parser.add_argument(
         "--quick", action="store_true", help="a short run: 100 cycles, checkpoints every 20"
     )
-    parser.add_argument("--sections", nargs="+", choices=SECTIONS, default=list(SECTIONS))
+    parser.add_argument(
+        "--sections",
+        nargs="+",
+        choices=SECTIONS,
+        default=list(DEFAULT_SECTIONS),
+        help=f"default: {' '.join(DEFAULT_SECTIONS)}",
+    )
     parser.add_argument(
         "--budget-mb",
         type=float,
@@ -280,8 +354,8 @@ def main() -> None:
     )
     results = []
     for section in args.sections:
-        if section == "mcp":
-            results.append(anyio.run(_run_mcp, n, points, args.budget_mb))
+        if section.startswith("mcp"):
+            results.append(anyio.run(_run_mcp, section, n, points, args.budget_mb))
         else:
             results.append(_run_local(section, points, args.budget_mb))
     print(f"threads alive in this process: {sorted(t.name for t in threading.enumerate())}")

@@ -174,9 +174,10 @@ def test_a_file_open_across_a_restore_is_a_bad_descriptor() -> None:
 
 def test_javascript_restores_undoes_and_forks_by_replay() -> None:
     with create_sandbox(RuntimeType.JAVASCRIPT, UNDO) as sandbox:
-        sandbox.execute("var n = 1; function twice(v) { return 2 * v }; writeText('a.txt', 'one')")
+        first = "var n = 1; function twice(v) { return 2 * v }; writeText('a.txt', 'one')"
+        sandbox.execute(first)
         made = sandbox.checkpoint("start")
-        assert made.replay_cells == 1 and made.memory_bytes == 0
+        assert made.replay_cells == 1 and made.memory_bytes == len(first)  # the code it replays
         sandbox.execute("n = 10; writeText('a.txt', 'two')")
         sandbox.execute("n = 100")
         sandbox.undo()
@@ -187,3 +188,63 @@ def test_javascript_restores_undoes_and_forks_by_replay() -> None:
             child.execute("n = 5")
             assert child.execute("console.log(twice(n))").stdout == "10\n"
             assert sandbox.execute("console.log(n)").stdout == "1\n"
+
+
+def _rss_mib() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError("no VmRSS in /proc/self/status")
+
+
+def test_an_evicted_session_frees_its_checkpoints_and_can_still_restore_them() -> None:
+    """Eviction (idle, max_live_sessions, a full MCP server) freed the interpreter but kept
+    its checkpoints' copies of the heap in memory: a server full of idle sessions held up to
+    state_budget_bytes each however few interpreters were live."""
+    with create_sandbox(RuntimeType.PYTHON, UNDO) as sb:
+        assert sb.execute("data = bytes(range(256)) * (400 * 1024)").success  # 100 MiB
+        sb.checkpoint("big")
+        assert sb.execute("n = len(data)").success  # its undo point holds another copy
+        before = _rss_mib()
+        assert sb.evict("test")
+        freed = before - _rss_mib()
+        # The interpreter's 100 MiB and both checkpoints' (200 MiB); 100 without the fix.
+        assert freed > 250, f"eviction freed only {freed:.0f} MiB"
+        sb.undo()  # read back from disk: to before the cell that set n
+        assert sb.execute("print(len(data), 'n' in dir())").stdout == "104857600 False\n"
+        assert sb.execute("n = 0").success
+        sb.restore("big")
+        assert sb.execute("print(len(data), 'n' in dir())").stdout == "104857600 False\n"
+
+
+def test_a_javascript_checkpoint_after_an_eviction_replays_only_the_new_interpreters_cells() -> (
+    None
+):
+    """The replay history outlived the interpreter it described: a checkpoint taken after an
+    eviction brought back globals the evicted interpreter had and the new one never had."""
+    with create_sandbox(RuntimeType.JAVASCRIPT) as sb:
+        assert sb.execute("var before = 1;").success
+        assert sb.evict("test")
+        assert sb.execute("var after = 2;").success
+        sb.checkpoint("c")
+        sb.restore("c")
+        assert sb.execute("[typeof before, typeof after]").stdout == "[ 'undefined', 'number' ]\n"
+
+
+def test_a_javascript_replay_history_is_bounded_by_the_state_budget() -> None:
+    """Every cell's code was kept for replay, uncounted: a long-lived session's history grew
+    without bound (a checkpoint of it reported 0 bytes)."""
+    policy = ExecutionPolicy(state_budget_bytes=64 * 1024, undo_last_cell=True)
+    cell = "var s = 1; /*" + "x" * 10_000 + "*/"
+    with create_sandbox(RuntimeType.JAVASCRIPT, policy) as sb:
+        assert sb.execute(cell).success
+        assert sb.checkpoint("small").memory_bytes >= 10_000
+        sb.delete_checkpoint("small")
+        for _ in range(7):
+            assert sb.execute(cell).success
+        with pytest.raises(CheckpointError, match="state_budget_bytes=65536"):
+            sb.checkpoint()
+        with pytest.raises(CheckpointError, match="cannot be forked"):
+            sb.fork()
+        assert sb.execute("s + 1").stdout == "2\n"  # the session itself goes on
+        assert sb.execute("throw new Error('x')").success is False

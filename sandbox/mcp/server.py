@@ -58,6 +58,8 @@ _MAX_HEAD_BYTES = 16 * 1024
 # A stop waits this long for open requests (an SSE stream never ends by itself), then cancels.
 _GRACEFUL_STOP_SECONDS = 10
 _log = logging.getLogger(__name__)
+# Worker threads beyond one per connection: sweeps, releases of ended clients, stdio.
+_SPARE_THREADS = 16
 
 _INSTRUCTIONS = """\
 This server runs untrusted Python and JavaScript in a WebAssembly sandbox with no network. \
@@ -467,8 +469,16 @@ def _lifespan(
     registry: SessionRegistry, limits: ServerLimits
 ) -> Callable[[MCPServer[dict[str, Any]]], AbstractAsyncContextManager[dict[str, Any]]]:
     """Recover what a crashed server left before serving, sweep while serving (idle
-    interpreters, expired sessions) even when no calls arrive, and detach all at shutdown."""
+    interpreters, expired sessions) even when no calls arrive, and detach all at shutdown.
+
+    Every tool call, and every call waiting for its busy session, holds one of anyio's worker
+    threads (40 by default): one client queueing calls on its own session could take them all
+    and stall every other client, and the clean-up of clients that disconnect. The pool is
+    sized so that each open connection can hold a call and housekeeping still gets threads;
+    a waiting thread costs only its (virtual) stack.
+    """
     sweep_every = min(60.0, limits.session_idle_ttl_seconds / 4)
+    worker_threads = connection_cap(limits.max_connections, limits.max_sessions) + _SPARE_THREADS
 
     async def sweep() -> None:
         while True:
@@ -480,6 +490,8 @@ def _lifespan(
 
     @asynccontextmanager
     async def lifespan(_: MCPServer[dict[str, Any]]) -> AsyncIterator[dict[str, Any]]:
+        threads = anyio.to_thread.current_default_thread_limiter()
+        threads.total_tokens = max(threads.total_tokens, worker_threads)
         try:
             adopted = await anyio.to_thread.run_sync(registry.recover)
         except Exception:  # serving matters more than recovering old sessions

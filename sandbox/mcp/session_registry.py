@@ -107,6 +107,8 @@ class SessionRegistry:
         # (it would never be released). Bounded: that race only spans one call.
         self._ended_clients: OrderedDict[str, None] = OrderedDict()
         self._pending_boots = 0
+        # Sessions being made outside the create lock (forks), per client, for its cap.
+        self._creating: dict[str, int] = {}
         self._lock = threading.Lock()
         # Creations and reattachments run one at a time so two calls cannot both pass the caps.
         self._create_lock = threading.Lock()
@@ -167,7 +169,20 @@ class SessionRegistry:
         with self._create_lock:
             if session_id is not None:
                 session_id = self._claim_id(client, session_id)
-            return self._create_locked(client, language, auto_persist_globals, session_id, make)
+            if make is None:
+                return self._make_session(client, language, auto_persist_globals, session_id)
+            # A fork copies files and may replay a JavaScript history for minutes: made
+            # under the create lock, it held up every client's creations and reattachments.
+            # Its place is reserved (caps checked, counted) here and it is made outside.
+            self._check_can_attach(client)
+            self._creating[client] = self._creating.get(client, 0) + 1
+        try:
+            return self._make_session(client, language, auto_persist_globals, session_id, make)
+        finally:
+            with self._create_lock:
+                self._creating[client] -= 1
+                if not self._creating[client]:
+                    del self._creating[client]
 
     def busy(self, client: str, session_id: str) -> bool:
         """Whether a call holds ``client``'s session right now; never waits for it."""
@@ -231,7 +246,7 @@ class SessionRegistry:
                 session_id = self._defaults.get((client, language))
                 current = self._sessions.get(session_id) if session_id else None
             if current is None or current.closed or current.client != client:
-                session_id = self._create_locked(client, language, False).session_id
+                session_id = self._make_session(client, language, False).session_id
                 with self._lock:
                     self._defaults[(client, language)] = session_id
         assert session_id is not None
@@ -388,7 +403,7 @@ class SessionRegistry:
             with contextlib.suppress(OSError):
                 self._session_directory(session_id).rmdir()
 
-    def _create_locked(
+    def _make_session(
         self,
         client: str,
         language: RuntimeType,
@@ -396,7 +411,10 @@ class SessionRegistry:
         session_id: str | None = None,
         make: Callable[[], Sandbox] | None = None,
     ) -> LiveSession:
-        self._check_can_attach(client)
+        """Check the caps, reserve an interpreter and build the session; with the create
+        lock held, except for a fork (``make``), whose place create() has reserved."""
+        if make is None:  # a fork's place was reserved by create()
+            self._check_can_attach(client)
         try:
             self._claim_interpreter(client, None)
         except ToolError:
@@ -440,6 +458,11 @@ class SessionRegistry:
             live.loaded = True
         with self._lock:
             self._sessions[live.session_id] = live
+            ended = client in self._ended_clients
+        if ended:  # the client went away while its session was being made
+            with live.lock:
+                live.client, live.released_at = None, datetime.now(UTC)
+                self._settle_detached(live)
         self._metrics.record_session_created(client)
         return live
 
@@ -468,6 +491,7 @@ class SessionRegistry:
         with self._lock:
             ended = client in self._ended_clients
             owned = sum(1 for live in self._sessions.values() if live.client == client)
+            owned += self._creating.get(client, 0)
         if ended:
             raise ToolError("your MCP session has ended; reconnect to start a new one")
         if owned >= self._limits.max_sessions_per_client:

@@ -8,7 +8,11 @@ cells the interpreter ran, and restoring boots a fresh one and replays them (the
 dropped) with the workspace as it was, then puts the files back as the checkpoint had them.
 
 Checkpoints are host-side (in this process's memory, and workspace copies beside the session,
-outside the guest's reach) and counted against ``policy.state_budget_bytes``. When an
+outside the guest's reach) and counted against ``policy.state_budget_bytes``. Their memory is
+held only while the interpreter is: an evicted session writes its checkpoints' interpreter
+pages to signed files beside the session and reads one back to restore it, so evicting
+interpreters frees what their checkpoints hold too (otherwise ``max_live_sessions`` would
+bound interpreters but not the copies of their heaps). When an
 interpreter is evicted or closed its state is written, signed, to the session directory and
 restored by the next boot (``keep_interpreter_state``), so a session survives eviction and
 server restarts; a state that hit a limit is never saved.
@@ -17,6 +21,7 @@ server restarts; a state that hit a limit is never saved.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import os
 import shutil
@@ -48,7 +53,9 @@ class Checkpoint:
     label: str | None
     session_id: str
     created_at: float  # time.time()
-    memory_bytes: int  # interpreter pages stored (Python); 0 for JavaScript
+    # Host memory it holds: interpreter pages (Python), the code of the cells it replays
+    # (JavaScript).
+    memory_bytes: int
     files_bytes: int  # workspace bytes first stored for this checkpoint
     replay_cells: int  # cells a JavaScript restore re-runs; 0 for Python
     automatic: bool  # the one undo() returns to
@@ -62,12 +69,16 @@ class Checkpoint:
         return max(0.0, time.time() - self.created_at)
 
 
+_UNRECORDED = Checkpoint("none", None, "", 0.0, 0, 0, 0, True)  # an undo point not taken
+
+
 @dataclass(frozen=True)
 class _Held:
     checkpoint: Checkpoint
     image: MemoryImage | None
     cells: tuple[str, ...]
     manifest: Manifest
+    spilled: Path | None = None  # ``image`` written out while the interpreter is freed
 
 
 class SessionState:
@@ -79,10 +90,16 @@ class SessionState:
         self._spec, self._policy, self._workspace = spec, policy, workspace
         self._dir = session_dir / STATE_DIR
         _remove_dead_stores(self._dir)
-        self._files = FileStore(self._dir / f"files-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+        store = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        self._files = FileStore(self._dir / f"files-{store}")
+        self._images = self._dir / f"images-{store}"  # checkpoints of an evicted interpreter
         self._held: list[_Held] = []
         self._undo: _Held | None = None
         self._cells: list[str] = []  # what the live JavaScript interpreter has run
+        self._cells_bytes = 0
+        # The live JavaScript interpreter ran more code than state_budget_bytes: its history
+        # was dropped, so it cannot be checkpointed until it restarts.
+        self._history_lost = False
         self._manifest: Manifest | None = None  # the latest, so unchanged files are not read
         self.refused: str | None = None  # why the last saved state was not restored
         # Memory images, or a replay history? Once: a check against a runtime-checkable
@@ -93,6 +110,11 @@ class SessionState:
 
     def take(self, guest: LiveGuest, label: str | None, *, automatic: bool) -> Checkpoint:
         """Record the session as it is now; refused if it does not fit the state budget."""
+        if self._history_lost:
+            if automatic:
+                self._undo = None
+                return _UNRECORDED
+            raise self._history_refusal("checkpointed")
         image = guest.capture() if isinstance(guest, ReactorGuest) else None
         manifest, stored = self._files.snapshot(
             self._workspace, self._manifest, self._policy.workspace_max_files + 1
@@ -103,7 +125,7 @@ class SessionState:
             label=label,
             session_id=self._workspace.parent.name,
             created_at=time.time(),
-            memory_bytes=image.stored_bytes if image is not None else 0,
+            memory_bytes=image.stored_bytes if image is not None else self._cells_bytes,
             files_bytes=stored,
             replay_cells=0 if image is not None else len(self._cells),
             automatic=automatic,
@@ -128,13 +150,25 @@ class SessionState:
         return checkpoint
 
     def after_cell(self, code: str, alive: bool) -> None:
-        """Keep the replay history of a JavaScript interpreter; a stopped one has none."""
+        """Keep the replay history of a JavaScript interpreter; a stopped one has none. The
+        history is bounded by the state budget: past it, it is dropped (and with it the means
+        to checkpoint that interpreter), so a long-lived session's code does not pile up."""
         if self.images:
             return
-        if alive:
+        if not alive:
+            self._set_history([])
+        elif not self._history_lost:
             self._cells.append(code)
-        else:
-            self._cells.clear()
+            self._cells_bytes += len(code.encode())
+            if self._cells_bytes > self._policy.state_budget_bytes:
+                self._set_history([])
+                self._history_lost = True
+
+    def _set_history(self, cells: list[str]) -> None:
+        """The history of a new interpreter: what it was rebuilt from (none for a fresh one)."""
+        self._cells = cells
+        self._cells_bytes = sum(len(code.encode()) for code in cells)
+        self._history_lost = False
 
     def listing(self) -> list[Checkpoint]:
         return [held.checkpoint for held in self._all()]
@@ -145,7 +179,35 @@ class SessionState:
             self._undo = None
         else:
             self._held.remove(held)
+        if held.spilled is not None:
+            held.spilled.unlink(missing_ok=True)
         self._collect()
+
+    def spill(self) -> None:
+        """Move the checkpoints' interpreter pages out of memory, for an eviction: written
+        signed beside the session, read back by a restore. One that cannot be written is
+        dropped (and logged): an evicted session must not keep a copy of its heap."""
+        self._held = [kept for held in self._held if (kept := self._spilled(held)) is not None]
+        if self._undo is not None:
+            self._undo = self._spilled(self._undo)
+
+    def _spilled(self, held: _Held) -> _Held | None:
+        if held.image is None:
+            return held
+        assert isinstance(self._spec.program, ImageProgram)
+        path = self._images / f"{held.checkpoint.id}.state"
+        try:
+            identity = self._spec.program.state_identity(self._spec)
+            state_file.save(path, state_file.encode(held.image, identity, {}))
+        except (SandboxError, OSError) as error:
+            _log.warning(
+                "session %s: checkpoint %s dropped at eviction, it could not be written: %s",
+                self._workspace.parent.name,
+                held.checkpoint.id,
+                error,
+            )
+            return None
+        return dataclasses.replace(held, image=None, spilled=path)
 
     # --- going back ---------------------------------------------------------------------
 
@@ -165,7 +227,7 @@ class SessionState:
             held = self._find(checkpoint)
         target = None if keep_files else held.manifest
         guest = self.boot_held(held, self._workspace, target)
-        self._cells = list(held.cells)
+        self._set_history(list(held.cells))
         if held is self._undo:
             self._undo = None
         return guest
@@ -174,11 +236,12 @@ class SessionState:
         """Boot ``held``'s interpreter on ``workspace``, leaving its files as ``files`` (or as
         they are, when None); file contents come from this session's store."""
         limit = self._policy.workspace_max_files + 1
-        if held.image is not None:
+        if held.image is not None or held.spilled is not None:
+            assert isinstance(self._spec.program, ImageProgram)
+            image = held.image if held.image is not None else self._read_spilled(held)
             if files is not None:
                 self._files.restore(workspace, files, limit)
-            assert isinstance(self._spec.program, ImageProgram)
-            return self._spec.program.boot_from_image(self._spec, workspace, held.image)
+            return self._spec.program.boot_from_image(self._spec, workspace, image)
         final = files
         if final is None:  # replay may write files; put back the ones there are now
             final, _ = self._files.snapshot(workspace, self._manifest, limit)
@@ -201,8 +264,20 @@ class SessionState:
         self._files.restore(workspace, final, limit)
         return guest
 
+    def _read_spilled(self, held: _Held) -> MemoryImage:
+        assert held.spilled is not None and isinstance(self._spec.program, ImageProgram)
+        what = f"checkpoint {held.checkpoint.id} of session {self._workspace.parent.name}"
+        try:
+            data = held.spilled.read_bytes()
+        except OSError as error:
+            raise CheckpointError(f"{what} could not be read back: {error}") from error
+        image, _ = state_file.decode(data, self._spec.program.state_identity(self._spec), what=what)
+        return image
+
     def fork_held(self, guest: LiveGuest) -> _Held:
         """The session as it is now, for a fork (not listed, not counted)."""
+        if self._history_lost:
+            raise self._history_refusal("forked")
         image = guest.capture() if isinstance(guest, ReactorGuest) else None
         manifest, _ = self._files.snapshot(
             self._workspace, self._manifest, self._policy.workspace_max_files + 1
@@ -214,7 +289,7 @@ class SessionState:
     def fork_into(self, parent: SessionState, held: _Held) -> LiveGuest:
         """Boot this new session (its workspace empty) as ``parent`` was at ``held``."""
         guest = parent.boot_held(held, self._workspace, held.manifest)
-        self._cells = list(held.cells)
+        self._set_history(list(held.cells))
         return guest
 
     # --- surviving eviction and restarts -------------------------------------------------
@@ -252,6 +327,9 @@ class SessionState:
         come back as it."""
         path = self._dir / SAVED_STATE
         self.refused = None
+        # A new interpreter has run nothing yet: a JavaScript checkpoint taken from now on
+        # must not replay cells of the one it replaces (after an eviction, say).
+        self._set_history([])
         if self._policy.keep_interpreter_state and isinstance(self._spec.program, ImageProgram):
             try:
                 data = path.read_bytes()
@@ -279,8 +357,17 @@ class SessionState:
         self._held.clear()
         self._undo = None
         shutil.rmtree(self._files.directory, ignore_errors=True)
+        shutil.rmtree(self._images, ignore_errors=True)
 
     # --- helpers ------------------------------------------------------------------------
+
+    def _history_refusal(self, done: str) -> CheckpointError:
+        return CheckpointError(
+            "this JavaScript interpreter has run more code since it started than "
+            f"state_budget_bytes={self._policy.state_budget_bytes} lets a checkpoint replay, so "
+            f"it cannot be {done} until it restarts (reset_workspace, or a new session); or "
+            "raise the budget"
+        )
 
     def _all(self) -> list[_Held]:
         return [*self._held, *([self._undo] if self._undo is not None else [])]
@@ -313,10 +400,10 @@ def has_saved_state(session_dir: Path) -> bool:
 
 
 def _remove_dead_stores(directory: Path) -> None:
-    """File copies of checkpoints whose process has ended: nobody can restore them."""
+    """File and page copies of checkpoints whose process has ended: nobody can restore them."""
     if not directory.is_dir():
         return
-    for store in directory.glob("files-*"):
+    for store in [*directory.glob("files-*"), *directory.glob("images-*")]:
         try:
             pid = int(store.name.split("-")[1])
             os.kill(pid, 0)

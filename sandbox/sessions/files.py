@@ -23,7 +23,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from sandbox.core.errors import InvalidSessionIdError, SessionNotFoundError, WorkspacePathError
 from sandbox.host import guest_tree
 from sandbox.sessions import changes
-from sandbox.sessions.metadata import load_metadata, pending_executions
+from sandbox.sessions.metadata import (
+    load_metadata,
+    pending_executions,
+    remove_session_directory,
+)
 from sandbox.sessions.sandbox_logger import SandboxLogger
 from sandbox.sessions.storage import StorageAdapter, resolve_layout
 from sandbox.sessions.workspace import Layout, validate_session_id
@@ -331,7 +335,9 @@ def _remove_session(layout: Layout, session_id: str, workspace: Path) -> None:
         shutil.rmtree(workspace)
         shutil.rmtree(layout.session_dir(session_id), ignore_errors=True)
     else:
-        shutil.rmtree(workspace.parent)
+        # Under the metadata writer's lock: the flusher thread writing session.json into the
+        # tree being removed left the directory behind ("Directory not empty"), stranded.
+        remove_session_directory(workspace.parent)
 
 
 def _session_directories(layout: Layout) -> list[SessionInfo]:

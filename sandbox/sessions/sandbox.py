@@ -295,13 +295,15 @@ class Sandbox:
         LIVE_SESSIONS.forget(self)
 
     def evict(self, reason: str) -> bool:
-        """Free the interpreter (not the workspace) unless a call is running right now."""
+        """Free the interpreter (not the workspace) unless a call is running right now; the
+        checkpoints' interpreter pages move to disk, so they are freed with it."""
         if not self._lock.acquire(blocking=False):
             return False
         try:
             if self._guest is None:
                 return False
             self._state.save(self._guest, reason)
+            self._state.spill()
             self._guest.close()
             self._guest = None
             self._evicted = reason
