@@ -22,6 +22,7 @@ import os
 import shutil
 import time
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,6 +39,8 @@ from sandbox.sessions.workspace_snapshot import FileStore, Manifest
 STATE_DIR = ".checkpoints"
 SAVED_STATE = "interpreter.state"
 _log = logging.getLogger("sandbox.sessions")
+# Host memory one manifest entry (path, kind, size, mtime, digest) takes, roughly.
+_MANIFEST_ENTRY_BYTES = 256
 
 
 @dataclass(frozen=True)
@@ -52,10 +55,13 @@ class Checkpoint:
     files_bytes: int  # workspace bytes first stored for this checkpoint
     replay_cells: int  # cells a JavaScript restore re-runs; 0 for Python
     automatic: bool  # the one undo() returns to
+    # Host memory it holds besides: its manifest, and the source of the cells it replays (JS).
+    # Counted so that checkpoints of an unchanged workspace are not free.
+    bookkeeping_bytes: int = 0
 
     @property
     def size_bytes(self) -> int:
-        return self.memory_bytes + self.files_bytes
+        return self.memory_bytes + self.files_bytes + self.bookkeeping_bytes
 
     @property
     def age_seconds(self) -> float:
@@ -83,6 +89,8 @@ class SessionState:
         self._held: list[_Held] = []
         self._undo: _Held | None = None
         self._cells: list[str] = []  # what the live JavaScript interpreter has run
+        self._cells_bytes = 0  # their size; past the state budget the history is dropped
+        self._history_lost = False  # the live JavaScript interpreter cannot be checkpointed
         self._manifest: Manifest | None = None  # the latest, so unchanged files are not read
         self.refused: str | None = None  # why the last saved state was not restored
         # Memory images, or a replay history? Once: a check against a runtime-checkable
@@ -93,9 +101,15 @@ class SessionState:
 
     def take(self, guest: LiveGuest, label: str | None, *, automatic: bool) -> Checkpoint:
         """Record the session as it is now; refused if it does not fit the state budget."""
+        if automatic:  # the old undo point is stale from now on, even if this one is refused
+            self._undo = None
         image = guest.capture() if isinstance(guest, ReactorGuest) else None
+        self._check_history(image)
         manifest, stored = self._files.snapshot(
-            self._workspace, self._manifest, self._policy.workspace_max_files + 1
+            self._workspace,
+            self._manifest,
+            self._policy.workspace_max_files + 1,
+            self._policy.workspace_max_bytes,
         )
         self._manifest = manifest
         checkpoint = Checkpoint(
@@ -107,10 +121,10 @@ class SessionState:
             files_bytes=stored,
             replay_cells=0 if image is not None else len(self._cells),
             automatic=automatic,
+            bookkeeping_bytes=len(manifest) * _MANIFEST_ENTRY_BYTES
+            + (0 if image is not None else self._cells_bytes),
         )
         held = _Held(checkpoint, image, () if image is not None else tuple(self._cells), manifest)
-        if automatic:
-            self._undo = None
         used = sum(h.checkpoint.size_bytes for h in self._all())
         if used + checkpoint.size_bytes > self._policy.state_budget_bytes:
             self._collect()
@@ -131,10 +145,14 @@ class SessionState:
         """Keep the replay history of a JavaScript interpreter; a stopped one has none."""
         if self.images:
             return
-        if alive:
+        if alive and not self._history_lost:
             self._cells.append(code)
-        else:
-            self._cells.clear()
+            self._cells_bytes += len(code)
+            if self._cells_bytes > self._policy.state_budget_bytes:  # host memory stays bounded
+                self._set_cells([])
+                self._history_lost = True
+        elif not alive:
+            self._set_cells([])
 
     def listing(self) -> list[Checkpoint]:
         return [held.checkpoint for held in self._all()]
@@ -165,7 +183,7 @@ class SessionState:
             held = self._find(checkpoint)
         target = None if keep_files else held.manifest
         guest = self.boot_held(held, self._workspace, target)
-        self._cells = list(held.cells)
+        self._set_cells(held.cells)
         if held is self._undo:
             self._undo = None
         return guest
@@ -181,7 +199,9 @@ class SessionState:
             return self._spec.program.boot_from_image(self._spec, workspace, held.image)
         final = files
         if final is None:  # replay may write files; put back the ones there are now
-            final, _ = self._files.snapshot(workspace, self._manifest, limit)
+            final, _ = self._files.snapshot(
+                workspace, self._manifest, limit, self._policy.workspace_max_bytes
+            )
         self._files.restore(workspace, held.manifest, limit)
         guest = self._spec.boot(workspace)
         try:
@@ -204,8 +224,12 @@ class SessionState:
     def fork_held(self, guest: LiveGuest) -> _Held:
         """The session as it is now, for a fork (not listed, not counted)."""
         image = guest.capture() if isinstance(guest, ReactorGuest) else None
+        self._check_history(image)
         manifest, _ = self._files.snapshot(
-            self._workspace, self._manifest, self._policy.workspace_max_files + 1
+            self._workspace,
+            self._manifest,
+            self._policy.workspace_max_files + 1,
+            self._policy.workspace_max_bytes,
         )
         self._manifest = manifest
         checkpoint = Checkpoint("fork", None, "", time.time(), 0, 0, 0, False)
@@ -214,7 +238,7 @@ class SessionState:
     def fork_into(self, parent: SessionState, held: _Held) -> LiveGuest:
         """Boot this new session (its workspace empty) as ``parent`` was at ``held``."""
         guest = parent.boot_held(held, self._workspace, held.manifest)
-        self._cells = list(held.cells)
+        self._set_cells(held.cells)
         return guest
 
     # --- surviving eviction and restarts -------------------------------------------------
@@ -281,6 +305,19 @@ class SessionState:
         shutil.rmtree(self._files.directory, ignore_errors=True)
 
     # --- helpers ------------------------------------------------------------------------
+
+    def _check_history(self, image: MemoryImage | None) -> None:
+        if image is None and self._history_lost:
+            raise CheckpointError(
+                "this JavaScript interpreter has run more cell source than state_budget_bytes="
+                f"{self._policy.state_budget_bytes} can hold for replay, so it cannot be "
+                "checkpointed or forked; it can again after a restart (or raise the budget)"
+            )
+
+    def _set_cells(self, cells: Iterable[str]) -> None:
+        self._cells = list(cells)
+        self._cells_bytes = sum(map(len, self._cells))
+        self._history_lost = False
 
     def _all(self) -> list[_Held]:
         return [*self._held, *([self._undo] if self._undo is not None else [])]
