@@ -101,3 +101,30 @@ def test_javascript_replay_history_stays_bounded(policy: ExecutionPolicy) -> Non
             sandbox.checkpoint()
         with pytest.raises(CheckpointError, match="cannot be checkpointed or forked"):
             sandbox.fork()
+
+
+def test_restore_replaces_a_directory_the_guest_swapped_for_a_link(
+    policy: ExecutionPolicy,
+) -> None:
+    with create_sandbox(runtime=RuntimeType.PYTHON, policy=policy) as sandbox:
+        sandbox.execute(
+            "import os\nos.mkdir('/app/d')\nopen('/app/d/f', 'w').write('checkpointed')"
+        )
+        sandbox.checkpoint("../../escape")  # a label is a name, never a path
+        swap = sandbox.execute(
+            "import os, shutil\n"
+            "shutil.rmtree('/app/d')\n"
+            "os.mkdir('/app/other')\n"
+            "open('/app/other/f', 'w').write('the guest kept this')\n"
+            "os.symlink('other', '/app/d')\n"
+            "os.symlink('d/f', '/app/f-link')"
+        )
+        assert swap.success, swap.stderr
+        sandbox.restore("../../escape")
+        workspace = sandbox.workspace
+        assert not (workspace / "d").is_symlink()
+        assert (workspace / "d" / "f").read_text() == "checkpointed"
+        assert not (workspace / "other").exists() and not (workspace / "f-link").exists()
+        names = {p.name for p in workspace.parent.rglob("*")}
+        assert "escape" not in names
+        assert sandbox.execute("print(open('/app/d/f').read())").stdout == "checkpointed\n"
