@@ -72,3 +72,24 @@ async def test_hard_links_cannot_make_a_fork_fill_the_host_disk(url: str) -> Non
             assert refused.is_error and "workspace_max_bytes" in text_of(refused)
             # No half-made fork is left holding the client's session allowance.
             assert ids_of(await call(client, "list_sessions"), detached=False) == {session}
+
+
+async def test_read_file_refuses_a_huge_sparse_file_unread(url: str) -> None:
+    """A guest picks a file's size for free; read_file checks it on the open file first."""
+    sparse = (
+        "import os\n"
+        "os.makedirs('/app/.sandbox-state', exist_ok=True)\n"
+        "fd = os.open('/app/.sandbox-state/huge', os.O_WRONLY | os.O_CREAT)\n"
+        "os.pwrite(fd, b'x', 1 << 34)\n"
+        "os.close(fd)"
+    )
+    with anyio.fail_after(60):
+        async with connect(url) as client:
+            session = (await call(client, "create_session", language="python"))["session_id"]
+            await call(client, "execute_code", session_id=session, code=sparse)
+            refused = await client.call_tool(
+                "read_file", {"session_id": session, "path": ".sandbox-state/huge"}
+            )
+            assert refused.is_error and "over the" in text_of(refused), text_of(refused)
+            ran = await call(client, "execute_code", session_id=session, code="print(7)")
+            assert ran["stdout"] == "7\n"
