@@ -7,26 +7,36 @@ attempts instead of failing the one item.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from sandbox import ExecutionPolicy, run_batch
 
 
-def test_an_item_cannot_mount_host_directories(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "mounting",
+    [
+        {"mounts": {"{dir}": "/host"}},
+        {"mount_data_dir": "{dir}", "guest_data_path": "/host"},  # 0.4.x's names
+        {"additional_readonly_mounts": [["{dir}", "/host"]]},
+    ],
+    ids=["mounts", "mount_data_dir", "additional_readonly_mounts"],
+)
+def test_an_item_cannot_mount_host_directories(tmp_path: Path, mounting: dict[str, Any]) -> None:
     (tmp_path / "key").write_text("host secret")
+    policy = json.loads(json.dumps(mounting).replace("{dir}", str(tmp_path)))
     items = [
-        {
-            "id": "mount",
-            "code": "print(open('/host/key').read())",
-            "policy": {"mounts": {str(tmp_path): "/host"}},
-        },
+        {"id": "mount", "code": "print(open('/host/key').read())", "policy": policy},
         {"id": "nul", "code": "print(1)", "files": {"a\x00b": "x"}},
         {"id": "fine", "code": "print(2)"},
     ]
     results = {r.id: r for r in run_batch(items, workers=1, policy=ExecutionPolicy())}
     mount, nul, fine = results["mount"], results["nul"], results["fine"]
     assert not mount.success and "host secret" not in mount.stdout
-    assert mount.error is not None and "cannot set 'mounts'" in mount.error
+    assert mount.error is not None and "policy cannot set" in mount.error
     assert nul.error is not None and "no NUL" in nul.error and nul.attempts == 0
     assert fine.success and fine.stdout == "2\n" and fine.attempts == 1
 

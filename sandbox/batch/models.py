@@ -12,6 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from sandbox.core.policy import MOUNT_FIELDS
 from sandbox.core.runtime_type import RuntimeType
 
 # Where an item's ``stdin`` is written, relative to the workspace (the guest sees it under the
@@ -72,10 +73,11 @@ class BatchItem(BaseModel):
     def _check_policy(cls, value: dict[str, Any]) -> dict[str, Any]:
         # An item is data (often written by a model); mounting would let it read any host
         # directory. Mounts are the batch operator's choice, made once for the whole batch.
-        if "mounts" in value:
+        named = sorted(MOUNT_FIELDS & set(value))
+        if named:
             raise ValueError(
-                "an item's policy cannot set 'mounts' (it would expose host directories to "
-                "the item); give mounts in the batch's policy instead"
+                f"an item's policy cannot set {', '.join(map(repr, named))} (it would expose "
+                "host directories to the item); give mounts in the batch's policy instead"
             )
         return value
 
