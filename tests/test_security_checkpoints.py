@@ -128,3 +128,25 @@ def test_restore_replaces_a_directory_the_guest_swapped_for_a_link(
         names = {p.name for p in workspace.parent.rglob("*")}
         assert "escape" not in names
         assert sandbox.execute("print(open('/app/d/f').read())").stdout == "checkpointed\n"
+
+
+@pytest.mark.parametrize("runtime", [RuntimeType.PYTHON, RuntimeType.JAVASCRIPT])
+def test_eviction_frees_the_checkpoints(runtime: RuntimeType, policy: ExecutionPolicy) -> None:
+    """An evicted session holds no interpreter; it must not keep checkpoint memory either
+    (idle sessions would otherwise each park state_budget_bytes in the host), and a JavaScript
+    session's next interpreter must not inherit the replay history of the evicted one."""
+    first, second = {
+        RuntimeType.PYTHON: ("a = 1", "b = 2"),
+        RuntimeType.JAVASCRIPT: ("globalThis.a = 1", "globalThis.b = 2"),
+    }[runtime]
+    undoable = policy.model_copy(update={"undo_last_cell": True})
+    with create_sandbox(runtime=runtime, policy=undoable) as sandbox:
+        assert sandbox.execute(first).success
+        sandbox.checkpoint("before-eviction")
+        assert sandbox.evict("evicted_idle")
+        assert sandbox.checkpoints() == []
+        with pytest.raises(CheckpointError, match="nothing to undo"):
+            sandbox.undo()
+        assert sandbox.execute(second).success
+        made = sandbox.checkpoint()
+        assert made.replay_cells == (1 if runtime is RuntimeType.JAVASCRIPT else 0)

@@ -8,7 +8,8 @@ cells the interpreter ran, and restoring boots a fresh one and replays them (the
 dropped) with the workspace as it was, then puts the files back as the checkpoint had them.
 
 Checkpoints are host-side (in this process's memory, and workspace copies beside the session,
-outside the guest's reach) and counted against ``policy.state_budget_bytes``. When an
+outside the guest's reach), counted against ``policy.state_budget_bytes`` and dropped when the
+interpreter is evicted. When an
 interpreter is evicted or closed its state is written, signed, to the session directory and
 restored by the next boot (``keep_interpreter_state``), so a session survives eviction and
 server restarts; a state that hit a limit is never saved.
@@ -276,6 +277,7 @@ class SessionState:
         come back as it."""
         path = self._dir / SAVED_STATE
         self.refused = None
+        self._set_cells([])  # a JavaScript interpreter that just booted has run no cells
         if self._policy.keep_interpreter_state and isinstance(self._spec.program, ImageProgram):
             try:
                 data = path.read_bytes()
@@ -297,6 +299,16 @@ class SessionState:
                     self.refused = str(error)
                     _log.warning("%s; a fresh interpreter boots instead", error)
         return self._spec.boot(self._workspace), False
+
+    def drop_checkpoints(self) -> None:
+        """Forget every checkpoint and the undo point (the interpreter is being evicted).
+
+        They are host memory (a Python checkpoint's pages), and an evicted session holds no
+        interpreter, so nothing else bounds how many sessions keep them: a client could park
+        ``state_budget_bytes`` in each of any number of idle sessions."""
+        self._held.clear()
+        self._undo = None
+        self._collect()
 
     def close(self) -> None:
         """Drop every checkpoint (they live as long as the Sandbox) and their file copies."""

@@ -302,6 +302,7 @@ class Sandbox:
             if self._guest is None:
                 return False
             self._state.save(self._guest, reason)
+            self._state.drop_checkpoints()
             self._guest.close()
             self._guest = None
             self._evicted = reason
