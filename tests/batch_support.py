@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from sandbox import BatchResult, BatchRun
+from sandbox import BatchResult, BatchRun, ExecutionPolicy
 
 HOSTILE_ITEMS: list[Any] = [
     {"id": "ok", "code": "print(6 * 7)"},
@@ -87,8 +87,9 @@ def _wait_for(condition: Callable[[], Any], what: str, timeout: float = 120) -> 
 
 def death_items(gate: Path) -> list[dict[str, Any]]:
     """``once`` waits for a file the test creates after killing its first worker; ``twice``
-    waits forever (each of its workers is killed); the plain items show the pool goes on."""
-    mount = {"mounts": {str(gate): "/gate"}, "timeout_seconds": 120}
+    waits forever (each of its workers is killed); the plain items show the pool goes on.
+    Run them with ``death_policy(gate)``: only the batch's policy may mount a directory."""
+    mount = {"timeout_seconds": 120}
     wait = "import os, time\nwhile not os.path.exists('/gate/{}'): time.sleep(0.02)\nprint('done')"
     return [
         {"id": "once", "code": wait.format("go"), "policy": mount},
@@ -96,6 +97,11 @@ def death_items(gate: Path) -> list[dict[str, Any]]:
         {"id": "twice", "code": wait.format("never"), "policy": mount},
         {"id": "b", "code": "print('b')"},
     ]
+
+
+def death_policy(gate: Path) -> ExecutionPolicy:
+    """The batch policy of ``death_items``: the gate directory mounted at /gate."""
+    return ExecutionPolicy(mounts={gate: "/gate"})
 
 
 def kill_workers_under(run: BatchRun, gate: Path) -> tuple[threading.Thread, list[BaseException]]:

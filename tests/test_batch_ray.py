@@ -11,6 +11,7 @@ from batch_support import (
     check_deaths,
     check_hostile,
     death_items,
+    death_policy,
     kill_workers_under,
 )
 
@@ -38,7 +39,9 @@ def test_hostile_items_on_ray_actors() -> None:
 
 
 def test_dead_actor_is_replaced_and_its_item_retried_once(tmp_path: Path) -> None:
-    with run_batch(death_items(tmp_path), backend="ray", workers=1) as run:
+    with run_batch(
+        death_items(tmp_path), backend="ray", workers=1, policy=death_policy(tmp_path)
+    ) as run:
         killer, failures = kill_workers_under(run, tmp_path)
         results = list(run)
     killer.join(timeout=60)

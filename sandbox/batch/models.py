@@ -12,6 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from sandbox.core.policy import MOUNT_FIELDS
 from sandbox.core.runtime_type import RuntimeType
 
 # Where an item's ``stdin`` is written, relative to the workspace (the guest sees it under the
@@ -54,11 +55,30 @@ class BatchItem(BaseModel):
     def _check_files(cls, value: dict[str, str]) -> dict[str, str]:
         for name in value:
             path = PurePosixPath(name)
-            if not name or path.is_absolute() or ".." in path.parts or name.endswith("/"):
+            if (
+                not name
+                or "\0" in name
+                or path.is_absolute()
+                or ".." in path.parts
+                or name.endswith("/")
+            ):
                 raise ValueError(
                     f"file name {name!r} must be a relative path inside the workspace "
-                    "(no leading '/', no '..')"
+                    "(no leading '/', no '..', no NUL)"
                 )
+        return value
+
+    @field_validator("policy")
+    @classmethod
+    def _check_policy(cls, value: dict[str, Any]) -> dict[str, Any]:
+        # An item is data (often written by a model); mounting would let it read any host
+        # directory. Mounts are the batch operator's choice, made once for the whole batch.
+        named = sorted(MOUNT_FIELDS & set(value))
+        if named:
+            raise ValueError(
+                f"an item's policy cannot set {', '.join(map(repr, named))} (it would expose "
+                "host directories to the item); give mounts in the batch's policy instead"
+            )
         return value
 
 

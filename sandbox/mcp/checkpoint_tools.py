@@ -65,7 +65,9 @@ class CheckpointInfo(_Output):
     checkpoint_id: str
     label: str | None
     age_seconds: float
-    size_bytes: int = Field(description="Host-side bytes it holds (interpreter and files).")
+    size_bytes: int = Field(
+        description="Host-side bytes it holds (interpreter, files and bookkeeping)."
+    )
     replay_cells: int = Field(description="Cells a JavaScript restore re-runs; 0 for Python.")
     automatic: bool = Field(description="The point undo_last_cell returns to.")
 

@@ -24,7 +24,7 @@ from pydantic import Field
 
 from sandbox.core.errors import SessionNotFoundError, WorkspacePathError
 from sandbox.core.policy import ExecutionPolicy
-from sandbox.host.guest_tree import INODE_BYTES
+from sandbox.host.guest_tree import INODE_BYTES, FileTooLargeError
 from sandbox.mcp import pages, results
 from sandbox.mcp.descriptions import READ_FILE, WORKSPACE_INFO, WRITE_FILE, ToolEntry, tool_hints
 from sandbox.mcp.execution_result import OUTPUT_DIR
@@ -136,11 +136,13 @@ class FileTools:
     ) -> Annotated[CallToolResult, FileContentOutput]:
         client = self._tools.admit(ctx)
         with self._registry.use(client, session_id) as live, _file_errors(path):
-            listed = changes.snapshot(session_workspace(live.session_id)).get(_normalised(path))
-            if listed is not None:
-                self._check_file_size(client, listed[0], path)
-            data = read_session_file(live.session_id, path)
-        self._check_file_size(client, len(data), path)
+            try:  # the size is checked on the open file, before any byte is read
+                data = read_session_file(
+                    live.session_id, path, max_bytes=self._limits.max_file_bytes
+                )
+            except FileTooLargeError as error:
+                self._check_file_size(client, error.size, path)
+                raise
         return pages.file_page(
             session_id=session_id,
             path=path,

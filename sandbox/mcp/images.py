@@ -50,8 +50,8 @@ def inline_images(
                 left_out.append(_clipped(path))
             continue
         try:
-            data = read_session_file(session_id, path)
-        except (OSError, SandboxError):
+            data = read_session_file(session_id, path, max_bytes=room)
+        except (OSError, SandboxError):  # FileTooLargeError is a SandboxError
             continue  # removed or replaced since the call: nothing to show
         block = _image_block(session_id, path, suffix, data)
         if block is None:

@@ -43,6 +43,8 @@ from sandbox.sessions.workspace_snapshot import FileStore, Manifest
 STATE_DIR = ".checkpoints"
 SAVED_STATE = "interpreter.state"
 _log = logging.getLogger("sandbox.sessions")
+# Host memory one manifest entry (path, kind, size, mtime, digest) takes, roughly.
+_MANIFEST_ENTRY_BYTES = 256
 
 
 @dataclass(frozen=True)
@@ -59,10 +61,13 @@ class Checkpoint:
     files_bytes: int  # workspace bytes first stored for this checkpoint
     replay_cells: int  # cells a JavaScript restore re-runs; 0 for Python
     automatic: bool  # the one undo() returns to
+    # Host memory it holds besides: its manifest, and the source of the cells it replays (JS).
+    # Counted so that checkpoints of an unchanged workspace are not free.
+    bookkeeping_bytes: int = 0
 
     @property
     def size_bytes(self) -> int:
-        return self.memory_bytes + self.files_bytes
+        return self.memory_bytes + self.files_bytes + self.bookkeeping_bytes
 
     @property
     def age_seconds(self) -> float:
@@ -110,14 +115,18 @@ class SessionState:
 
     def take(self, guest: LiveGuest, label: str | None, *, automatic: bool) -> Checkpoint:
         """Record the session as it is now; refused if it does not fit the state budget."""
+        if automatic:  # the old undo point is stale from now on, even if this one is refused
+            self._undo = None
         if self._history_lost:
             if automatic:
-                self._undo = None
                 return _UNRECORDED
             raise self._history_refusal("checkpointed")
         image = guest.capture() if isinstance(guest, ReactorGuest) else None
         manifest, stored = self._files.snapshot(
-            self._workspace, self._manifest, self._policy.workspace_max_files + 1
+            self._workspace,
+            self._manifest,
+            self._policy.workspace_max_files + 1,
+            self._policy.workspace_max_bytes,
         )
         self._manifest = manifest
         checkpoint = Checkpoint(
@@ -129,10 +138,9 @@ class SessionState:
             files_bytes=stored,
             replay_cells=0 if image is not None else len(self._cells),
             automatic=automatic,
+            bookkeeping_bytes=len(manifest) * _MANIFEST_ENTRY_BYTES,
         )
         held = _Held(checkpoint, image, () if image is not None else tuple(self._cells), manifest)
-        if automatic:
-            self._undo = None
         used = sum(h.checkpoint.size_bytes for h in self._all())
         if used + checkpoint.size_bytes > self._policy.state_budget_bytes:
             self._collect()
@@ -244,7 +252,9 @@ class SessionState:
             return self._spec.program.boot_from_image(self._spec, workspace, image)
         final = files
         if final is None:  # replay may write files; put back the ones there are now
-            final, _ = self._files.snapshot(workspace, self._manifest, limit)
+            final, _ = self._files.snapshot(
+                workspace, self._manifest, limit, self._policy.workspace_max_bytes
+            )
         self._files.restore(workspace, held.manifest, limit)
         guest = self._spec.boot(workspace)
         try:
@@ -280,7 +290,10 @@ class SessionState:
             raise self._history_refusal("forked")
         image = guest.capture() if isinstance(guest, ReactorGuest) else None
         manifest, _ = self._files.snapshot(
-            self._workspace, self._manifest, self._policy.workspace_max_files + 1
+            self._workspace,
+            self._manifest,
+            self._policy.workspace_max_files + 1,
+            self._policy.workspace_max_bytes,
         )
         self._manifest = manifest
         checkpoint = Checkpoint("fork", None, "", time.time(), 0, 0, 0, False)

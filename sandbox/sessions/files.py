@@ -139,10 +139,13 @@ def read_session_file(
     root: Path | None = None,
     storage_adapter: StorageAdapter | None = None,
     logger: SandboxLogger | None = None,
+    max_bytes: int | None = None,
 ) -> bytes:
-    """The bytes of a file the guest (or the host) left in the workspace."""
+    """The bytes of a file the guest (or the host) left in the workspace; one larger than
+    ``max_bytes`` is refused (``WorkspacePathError``) before it is read: its size is the
+    guest's to choose (a sparse file costs it nothing)."""
     workspace = session_workspace(session_id, _layout(root, workspace_root, storage_adapter))
-    data = guest_tree.read_file(workspace, path)
+    data = guest_tree.read_file(workspace, path, max_bytes=max_bytes)
     _log_file(logger, "read", session_id, path, size_bytes=len(data))
     return data
 

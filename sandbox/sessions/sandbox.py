@@ -210,6 +210,8 @@ class Sandbox:
         details = self._metadata(run, limits)
         if tools is not None:
             details["tool_calls"] = tools.records
+            if tools.unrecorded:
+                details["tool_calls_unrecorded"] = tools.unrecorded
         details["files"] = [
             {"path": path, "size_bytes": after[path][0], "change": change}
             for change, paths in (("created", created), ("modified", modified))

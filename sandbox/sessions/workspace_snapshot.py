@@ -24,6 +24,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from sandbox.core.errors import CheckpointError
+from sandbox.host.guest_tree import INODE_BYTES
 
 # path -> (kind, size, mtime_ns, digest for files / target for links / "" for directories)
 Entry = tuple[str, int, int, str]
@@ -66,6 +67,23 @@ def _copy(source: int, target: int, size: int) -> None:
             shutil.copyfileobj(src, dst, _CHUNK)
 
 
+def _check_restorable(entries: list[tuple[str, os.stat_result]], max_bytes: int) -> None:
+    """Refuse a workspace whose restored copy would not fit ``max_bytes`` (the quota)."""
+    size = sum(
+        info.st_size + INODE_BYTES
+        if stat.S_ISREG(info.st_mode) or stat.S_ISLNK(info.st_mode)
+        else INODE_BYTES
+        for _, info in entries
+    )
+    if size > max_bytes:
+        raise CheckpointError(
+            f"the workspace would take {size} bytes once restored, more than "
+            f"workspace_max_bytes={max_bytes} (every path counts at its full size, so hard "
+            "links and sparse files count once per path and at their apparent size); remove "
+            "files before taking a checkpoint or forking"
+        )
+
+
 class FileStore:
     """Content-addressed copies of a session's workspace files, in a host-only directory."""
 
@@ -73,12 +91,20 @@ class FileStore:
         self.directory = directory
 
     def snapshot(
-        self, workspace: Path, previous: Manifest | None, max_entries: int
+        self, workspace: Path, previous: Manifest | None, max_entries: int, max_bytes: int
     ) -> tuple[Manifest, int]:
-        """(manifest of ``workspace``, bytes newly stored for it)."""
+        """(manifest of ``workspace``, bytes newly stored for it).
+
+        Refused before anything is read or stored when the workspace, as a restore would
+        write it, exceeds ``max_bytes``: every path is restored as its own file at its full
+        size, so hard links (one inode, many paths) and sparse files (a large size on few
+        blocks), which cost the guest almost nothing to make, would otherwise let one
+        restore or fork write many times the quota to the host disk."""
+        entries = list(_walk(workspace, max_entries))
+        _check_restorable(entries, max_bytes)
         manifest: Manifest = {}
         stored = 0
-        for path, info in _walk(workspace, max_entries):
+        for path, info in entries:
             if stat.S_ISDIR(info.st_mode):
                 manifest[path] = ("dir", 0, 0, "")
             elif stat.S_ISLNK(info.st_mode):

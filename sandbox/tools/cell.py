@@ -18,6 +18,10 @@ from sandbox.host.tool_channel import ToolReply, failure
 from sandbox.tools.registry import HostTool, ToolArgumentError
 from sandbox.tools.runner import DeadlineExceeded, run_tool
 
+# Refused calls recorded beyond the max_calls that ran: a guest retrying in a loop would
+# otherwise grow the record (and the result's metadata) with every attempt until its deadline.
+MAX_REFUSALS_RECORDED = 20
+
 
 @dataclass(frozen=True)
 class ToolLimits:
@@ -38,6 +42,7 @@ class CellTools:
         self._argument_bytes = 0
         self._result_bytes = 0
         self.records: list[dict[str, Any]] = []
+        self.unrecorded = 0  # calls past the record's cap: counted only
 
     @property
     def request_cap(self) -> int:
@@ -136,6 +141,9 @@ class CellTools:
     def _record(
         self, name: str, duration_ms: float, error: str | None, sent: int, received: int
     ) -> None:
+        if len(self.records) >= self._limits.max_calls + MAX_REFUSALS_RECORDED:
+            self.unrecorded += 1
+            return
         self.records.append(
             {
                 "name": name,
