@@ -40,10 +40,10 @@ Workloads (a median over repeats each; the ratio is ours / peer, so below 1 mean
 
 Every other workload uses each engine's default limits. The workers take turns: each workload
 is measured for every engine before the next starts, with a pause between engines so that
-background work (our warm pool's refill, eryx's pre-instantiation) does not spill into the next
-engine's figures. Our create_sandbox() without a session id takes an interpreter from a warm
-pool refilled in the background; back to back, a call may wait for that refill. That is how
-the package is used, so it is measured as is.
+background work (eryx's pre-instantiation) does not spill into the next engine's figures. Our
+create_sandbox() boots a Python interpreter from our snapshot, or takes one a closed sandbox
+left, reset to the snapshot (sandbox/host/recycler.py): back to back, every fresh sandbox but
+the first is such a one. That is how the package is used, so it is measured as is.
 """
 
 from __future__ import annotations
@@ -144,11 +144,11 @@ class Ours:
                 f"fuel {p.fuel_budget:.0e}, memory {p.memory_bytes >> 20} MiB, "
                 f"timeout {p.timeout_seconds:g} s"
             ),
-            "fresh sandbox": "create_sandbox(RuntimeType.PYTHON) (warm pool) + execute + close",
+            "fresh sandbox": "create_sandbox(RuntimeType.PYTHON) + execute + close",
             "session": "one create_sandbox(), execute() per call; RSS: session_id=... (booted)",
             "notes": (
-                "warm pool of booted interpreters (refilled in the background); the snapshot "
-                "has numpy and pandas imported at build time (workload 5)"
+                "closed interpreters are reset to the snapshot and serve the next sandbox; "
+                "the snapshot has numpy and pandas imported at build time (workload 5)"
             ),
         }
 

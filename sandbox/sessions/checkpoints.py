@@ -61,7 +61,7 @@ class Checkpoint:
     files_bytes: int  # workspace bytes first stored for this checkpoint
     replay_cells: int  # cells a JavaScript restore re-runs; 0 for Python
     automatic: bool  # the one undo() returns to
-    # Host memory it holds besides: its manifest, and the source of the cells it replays (JS).
+    # Host memory its manifest holds (a JavaScript one's replay source is its memory_bytes).
     # Counted so that checkpoints of an unchanged workspace are not free.
     bookkeeping_bytes: int = 0
 
