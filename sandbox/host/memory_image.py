@@ -181,6 +181,9 @@ def reset_to_pristine(
     runs = _dirty_runs(address, size)
     if runs is None or sum(end - start for start, end in runs) > copy_limit_bytes:
         return False
+    window = ctypes.c_char * size  # slices copy in C, without a ctypes call per run
+    written = memoryview(window.from_address(address)).cast("B")
+    pristine_bytes = memoryview(window.from_address(pristine_address)).cast("B")
     for start, end in runs:
-        ctypes.memmove(address + start, pristine_address + start, end - start)
+        written[start:end] = pristine_bytes[start:end]
     return True
