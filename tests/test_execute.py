@@ -286,3 +286,21 @@ def test_process_exit_leaves_no_control_directories(tmp_path: Path) -> None:
 def test_create_sandbox_rejects_a_policy_of_the_wrong_type() -> None:
     with pytest.raises(TypeError, match="policy must be an ExecutionPolicy"):
         create_sandbox(RuntimeType.PYTHON, policy={"timeout_seconds": 1})  # type: ignore[arg-type]
+
+
+def test_first_turn_is_the_same_whatever_the_environment() -> None:
+    """A default sandbox's first turn skips the set-up its snapshot already holds; one with
+    its own environment runs the reactor's. Guests must not be able to tell them apart."""
+    probe = (
+        "import os, sys, random\n"
+        "print(sys.argv, sys.orig_argv, type(exit).__name__, repr(quit))\n"
+        "print(sorted(k for k in os.environ if k != 'EXTRA'), 0 <= random.random() < 1)\n"
+        "exit(4)"
+    )
+    seen = []
+    for policy in (ExecutionPolicy(), ExecutionPolicy(env={"EXTRA": "1"})):
+        with create_sandbox(RuntimeType.PYTHON, policy) as sandbox:
+            result = sandbox.execute(probe)
+            seen.append((result.stdout, result.exit_code, sandbox.execute("print(2)").stdout))
+    assert seen[0] == seen[1]
+    assert seen[0][0].splitlines()[1] == "['MPLBACKEND'] True"

@@ -52,6 +52,8 @@ def test_unknown_fields_and_bad_env_are_rejected() -> None:
         ExecutionPolicy(timeout_secs=1)
     with pytest.raises(ValueError, match="environment variable name"):
         ExecutionPolicy(env={"BAD-NAME": "x"})
+    with pytest.raises(ValueError, match="control characters"):
+        ExecutionPolicy(guest_mount_path="/app\nother")
 
 
 def test_policy_round_trips_as_json() -> None:

@@ -97,9 +97,9 @@ def test_javascript_replay_history_stays_bounded(policy: ExecutionPolicy) -> Non
     with create_sandbox(runtime=RuntimeType.JAVASCRIPT, policy=small) as sandbox:
         for _ in range(4):
             assert sandbox.execute("// " + "x" * 300_000 + "\nglobalThis.n = 1").success
-        with pytest.raises(CheckpointError, match="cannot be (checkpointed|forked)"):
+        with pytest.raises(CheckpointError, match="cannot be checkpointed"):
             sandbox.checkpoint()
-        with pytest.raises(CheckpointError, match="cannot be (checkpointed|forked)"):
+        with pytest.raises(CheckpointError, match="cannot be forked"):
             sandbox.fork()
 
 

@@ -55,6 +55,8 @@ def _file_defaults(user_file: str | None) -> dict[str, Any]:
 
 
 def _guest_path(value: str, what: str) -> str:
+    if any(ord(character) < 32 for character in value):
+        raise ValueError(f"{what} must not contain control characters; got {value!r}")
     path = PurePosixPath(value)
     if not path.is_absolute() or ".." in path.parts or path == PurePosixPath("/"):
         raise ValueError(

@@ -3,7 +3,7 @@
 Between two turns the wasm stack is empty, so no thread waits inside the interpreter: a cell
 runs on the caller's thread (under its sandbox's lock), ends when ``turn`` returns, and no
 guest code can end it early or answer for the next one. A turn's bytes are the session's
-settings (a JSON line) and the cell's source, which the snapshot's driver takes as they are;
+settings (one line) and the cell's source, which the snapshot's driver takes as they are;
 it reports a status other than 0 through the reactor's host door (``host.call``, which the
 guest calls as ``_host.call``), and the markdown table of a cell's last value when that is a
 DataFrame or Series (a cell can forge one, but only about itself).
@@ -16,7 +16,6 @@ and sessions restored after eviction or a restart.
 
 from __future__ import annotations
 
-import json
 import struct
 import threading
 from importlib import metadata
@@ -392,9 +391,10 @@ class ReactorGuest:
 
 
 def _settings(spec: BootSpec) -> bytes:
-    """The session's settings, which the driver applies at its first cell: a JSON line."""
-    settings = {"workspace": spec.workspace_guest_path, "globals_dir": spec.globals_dir or ""}
-    return json.dumps(settings).encode() + b"\n"
+    """The session's settings, which the driver applies at its first cell: the workspace and
+    the globals directory, NUL-separated on one line (guest paths hold no control characters;
+    a JSON line cost the first turn the json module's pages)."""
+    return f"{spec.workspace_guest_path}\0{spec.globals_dir or ''}\n".encode()
 
 
 def _environment(spec: BootSpec, program: ReactorProgram) -> dict[str, str]:

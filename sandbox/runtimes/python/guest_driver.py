@@ -1,7 +1,7 @@
 """The driver that runs *inside* the WebAssembly CPython 3.15 reactor, never on the host.
 
 The reactor keeps one interpreter alive and the host runs each cell as a *turn*: it calls the
-module's ``turn`` export with the bytes ``<settings JSON>\n<cell>``, and the turn ends when the
+module's ``turn`` export with the bytes ``<settings>\n<cell>``, and the turn ends when the
 cell ends, so nothing in the guest decides where a cell stops. The reactor's own turn would
 parse those bytes as a program and run it in ``__main__``; the warm-up points it at the driver
 instead (see ``_take_turns``), so a turn costs one parse of the cell. A status other than 0
@@ -24,7 +24,6 @@ import contextlib
 import gc
 import importlib
 import importlib.machinery
-import json
 import linecache
 import os
 import pickle
@@ -36,6 +35,7 @@ from collections.abc import Callable
 import _host
 
 _STATUS_MEMORY_ERROR = 0x100
+_MT_WORDS = 624  # the Mersenne Twister's state
 _CELL = "<cell>"
 _REPORT_STATUS = b"\x00status "
 _REPORT_DISPLAY = b"\x00display "
@@ -268,22 +268,24 @@ class _Session:
         self.globals_dir = ""
         self.configured = False
 
-    def configure(self, settings: dict[str, str]) -> None:
+    def configure(self, workspace: str, globals_dir: str) -> None:
         """Once per interpreter, at its first cell: the workspace and the persisted globals."""
         self.configured = True
-        os.chdir(settings["workspace"])
-        self.globals_dir = settings["globals_dir"]
-        sys.meta_path.append(_SessionPackages(os.path.join(os.getcwd(), ".sandbox-packages")))
+        os.chdir(workspace)
+        self.globals_dir = globals_dir
+        sys.meta_path.append(_SessionPackages(workspace.rstrip("/") + "/.sandbox-packages"))
         if self.globals_dir:
             _restore_globals(self.namespace, self.globals_dir)
 
     def run(self, payload: bytes) -> None:
         """One cell: ``payload`` is b"1" (output is streamed) or b"0", the session's settings
-        (a JSON line), then the source."""
+        (workspace and globals directory, NUL-separated: neither can hold a NUL) on one line,
+        then the source."""
         header, _, source = payload.partition(b"\n")
         del payload
         if not self.configured:
-            self.configure(json.loads(header[1:]))
+            workspace, _, globals_dir = header[1:].decode().partition("\0")
+            self.configure(workspace, globals_dir)
         _stream_stdio(header[:1] == b"1")
         _reserve.retake()
         status = _run_cell(source.decode("utf-8", errors="replace"), self.namespace)
@@ -340,7 +342,7 @@ def _take_turns() -> None:
         reactor = globals()  # running as _reactor.turn, these are the reactor module's globals
         try:
             if environ is not None:
-                reactor["_setup"](environ)
+                reactor["_sandbox_first_turn"](environ, reactor["_setup"])
             if source is None:  # the host found no memory for the cell
                 return 1, reactor["_quit"]
             reactor["_sandbox_turn"](source)
@@ -348,9 +350,40 @@ def _take_turns() -> None:
         except BaseException:
             return 1, reactor["_quit"]
 
+    _BUILD_ENVIRONMENT.update(os.environ)
     _reactor._sandbox_turn = _session.run
+    _reactor._sandbox_first_turn = _first_turn
     _reactor.turn.__code__ = turn.__code__
     _reactor._refresh = _reseeding(_reactor._refresh)
+
+
+# The environment the snapshot was built with (the reactor applied it at the build's turn).
+_BUILD_ENVIRONMENT: dict[str, str] = {}
+_SNAPSHOT_QUITTER = "_setup.<locals>._SessionQuitter"
+
+
+def _first_turn(environ: tuple[list[str], object], setup: Callable[[object], None]) -> None:
+    """The reactor's first-turn set-up (``_reactor._setup``), minus what the snapshot holds.
+
+    The reactor applies the instance's environment and argv, makes ``exit()``/``quit()`` end
+    the turn (a class it builds), then reseeds (``_refresh``). An instance of our snapshot
+    already has that class and instances from the build's turn, and the build's environment,
+    which is a default sandbox's too; rebuilding them touched ~350 pages of the snapshot (each
+    page touched is mapped, or copied, per interpreter). So when both hold, only argv is
+    applied and the generators reseeded; otherwise the reactor's own set-up runs.
+    """
+    argv, env = environ
+    same_environment = env is not None and dict(env) == _BUILD_ENVIRONMENT  # type: ignore[call-overload]
+    if not same_environment or type(builtins.exit).__qualname__ != _SNAPSHOT_QUITTER:
+        setup(environ)
+        return
+    import _reactor
+
+    arguments = list(argv or [])
+    sys.path.extend(entry for entry in arguments[1:] if entry.startswith("/"))
+    sys.argv = [""]
+    sys.orig_argv = arguments[:1]
+    _reactor._refresh(False)
 
 
 def _reseeding(refresh: Callable[[bool], None]) -> Callable[[bool], None]:
@@ -358,8 +391,10 @@ def _reseeding(refresh: Callable[[bool], None]) -> Callable[[bool], None]:
 
     The reactor reseeds numpy's global generator with ``numpy.random.seed()``, which derives
     its state through a SeedSequence: ~0.5 ms, a fifth of a fresh interpreter's first cell.
-    Seeding it from 256 bits of the OS's entropy instead costs ~25 us, and neighbours that
-    share the snapshot still draw unrelated numbers. ``random`` and the rest stay the reactor's.
+    Setting the generator's whole state (624 words) from the OS's entropy costs a fraction of
+    that and touches a third of the pages seeding from an array did (~380 instead of ~960), and
+    neighbours that share the snapshot still draw unrelated numbers. ``random`` and the rest
+    stay the reactor's.
     """
 
     def fresh(unbuffered: bool) -> None:
@@ -369,7 +404,12 @@ def _reseeding(refresh: Callable[[bool], None]) -> Callable[[bool], None]:
         finally:
             if numpy_random is not None:
                 sys.modules["numpy.random"] = numpy_random
-                numpy_random.seed(list(os.urandom(32)))
+                # A whole Mersenne Twister state from the OS, set without numpy's array code.
+                key = list(memoryview(os.urandom(_MT_WORDS * 4)).cast("I"))
+                numpy_random.mtrand._rand._bit_generator.state = {
+                    "bit_generator": "MT19937",
+                    "state": {"key": key, "pos": _MT_WORDS},
+                }
 
     return fresh
 
