@@ -3,7 +3,8 @@
 The recycler (sandbox/host/recycler.py) hands a closed interpreter's instance to the next
 sandbox after resetting it. These tests run a hostile tenant first, then check the next
 sandbox got that very instance and can tell nothing of its past: its whole linear memory is
-byte for byte that of a brand-new instance, and nothing the tenant left (names, modules,
+byte for byte that of a brand-new instance (but for the generator states each new
+interpreter draws from the OS), and nothing the tenant left (names, modules,
 patched builtins, open descriptors, environment, working directory) is visible.
 """
 
@@ -17,6 +18,7 @@ import pytest
 
 from sandbox import ExecutionPolicy, RuntimeType, Sandbox, create_sandbox
 from sandbox.host import memory_image, recycler
+from sandbox.host.reactor_guest import MT19937_STATE_BYTES
 from sandbox.runtimes import runtime_for
 
 _HOSTILE_TENANT = """
@@ -57,12 +59,20 @@ def python_recycler() -> Iterator[recycler.InterpreterRecycler]:
     yield found
 
 
-def _memory_digest(sandbox: Sandbox) -> tuple[str, int]:
-    guest_store = sandbox._guest._guest_store  # type: ignore[union-attr]
+def _memory(sandbox: Sandbox) -> tuple[bytes, bytes]:
+    """The guest's linear memory with its generator states blanked out, and those states
+    (each new interpreter draws its own from the OS)."""
+    guest = sandbox._guest
+    guest_store = guest._guest_store  # type: ignore[union-attr]
     store, memory = guest_store.store, guest_store.memory
-    address = memory_image._base_address(store, memory)
-    size = int(memory.data_len(store))
-    return hashlib.sha256(ctypes.string_at(address, size)).hexdigest(), size
+    whole = bytearray(
+        ctypes.string_at(memory_image._base_address(store, memory), memory.data_len(store))
+    )
+    states = b""
+    for address in guest._generator_states:  # type: ignore[union-attr]
+        states += whole[address : address + MT19937_STATE_BYTES]
+        whole[address : address + MT19937_STATE_BYTES] = bytes(MT19937_STATE_BYTES)
+    return hashlib.sha256(whole).digest(), states
 
 
 def _fresh_probe(policy: ExecutionPolicy | None = None) -> str:
@@ -87,7 +97,10 @@ def test_the_next_sandbox_gets_the_instance_as_new(
             used = tenant._guest
         with create_sandbox(RuntimeType.PYTHON) as next_sandbox:
             assert next_sandbox._guest is used, "the closed interpreter was not reused"
-            assert _memory_digest(next_sandbox) == _memory_digest(new)
+            (recycled, recycled_states), (fresh, fresh_states) = _memory(next_sandbox), _memory(new)
+            assert recycled == fresh
+            assert len(recycled_states) == 2 * MT19937_STATE_BYTES  # random's and numpy's
+            assert recycled_states != fresh_states
 
 
 def test_the_next_tenant_sees_nothing_of_the_last(

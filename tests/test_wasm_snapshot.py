@@ -121,6 +121,7 @@ def warm(guest_wasm: bytes) -> tuple[bytes, bytes, int]:
         {COUNTER: counter, WIDE: (1 << 63) + 5},
         export_functions=["poke"],
         export_globals={"counter_global": COUNTER, "wide": WIDE},
+        export_constants={"an_address": 70004, "top": 0xFFFF_FFFF},
     )
     return snapshot, memory, counter
 
@@ -139,6 +140,16 @@ def test_snapshot_starts_with_the_warm_memory_and_globals(warm: tuple[bytes, byt
     assert fresh.global_value("wide") == -(1 << 63) + 5  # i64 read back signed
     assert fresh.call("bump") == counter + 1
     assert fresh.logged == [counter + 1]
+
+
+def test_exported_constants_are_new_immutable_globals(warm: tuple[bytes, bytes, int]) -> None:
+    guest = _Guest(warm[0])
+    assert guest.global_value("an_address") == 70004
+    assert guest.global_value("top") == -1  # i32 values read back signed
+    assert guest.global_value("counter_global") == warm[2]  # the old globals keep their places
+    constant = guest.exports["an_address"]
+    assert isinstance(constant, wasmtime.Global)
+    assert not constant.type(guest.store).mutable
 
 
 def test_memory_keeps_its_maximum(warm: tuple[bytes, bytes, int]) -> None:
@@ -224,14 +235,19 @@ def test_missing_sections_are_added_in_order() -> None:
     memory = bytearray(initial_memory(wasm))
     memory[64] = 7
     snapshot = snapshot_module(
-        wasm, memory, {0: 9}, export_functions=["touch"], export_globals={"g": 0}
+        wasm,
+        memory,
+        {0: 9},
+        export_functions=["touch"],
+        export_globals={"g": 0},
+        export_constants={"c": 3},
     )
     engine = wasmtime.Engine()
     store = wasmtime.Store(engine)
     exports = wasmtime.Instance(store, wasmtime.Module(engine, snapshot), []).exports(store)
-    glob = exports["g"]
-    assert isinstance(glob, wasmtime.Global)
-    assert glob.value(store) == 9
+    glob, constant = exports["g"], exports["c"]
+    assert isinstance(glob, wasmtime.Global) and isinstance(constant, wasmtime.Global)
+    assert (glob.value(store), constant.value(store)) == (9, 3)
     assert initial_memory(snapshot) == bytes(memory)
 
 

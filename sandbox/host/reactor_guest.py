@@ -16,6 +16,7 @@ and sessions restored after eviction or a restart.
 
 from __future__ import annotations
 
+import os
 import struct
 import threading
 from importlib import metadata
@@ -51,6 +52,10 @@ _CLOSE_WAIT_SECONDS = 2.0
 _DOOR_NO_HOST = -1
 _DOOR_FAULT = -2
 _U32 = struct.Struct("<I")
+# Exported constants of a snapshot (``MT19937_STATE_EXPORT`` + 0, 1, ...): addresses of
+# Mersenne Twister states that each new interpreter gets from the OS's entropy.
+MT19937_STATE_EXPORT = "__sandbox_mt19937_state_"
+MT19937_STATE_BYTES = 624 * 4
 
 
 class ReactorProgram(Protocol):
@@ -137,12 +142,19 @@ class ReactorGuest:
             reset = exports["__wasilibc_reset_preopens"]
             assert isinstance(reset, wasmtime.Func)
             self._reset_preopens = reset
+            self._generator_states = [
+                state.value(store)
+                for name in exports
+                if name.startswith(MT19937_STATE_EXPORT)
+                and isinstance(state := exports[name], wasmtime.Global)
+            ]
             if image is not None:  # the image's preopens are this spec's: same fds, same dirs
                 assert self._guest_store.memory is not None
                 memory_image.apply(store, self._guest_store.memory, image)
             else:
                 # The snapshot remembers its builder's preopens; this instance has its own.
                 reset(store)
+                self._seed_generators()
         except Exception as error:
             run = self._guest_store.stopped_by(error)
             self._guest_store.free()
@@ -257,8 +269,21 @@ class ReactorGuest:
                 self._reset_preopens(store)
             except Exception:
                 return False
+            self._seed_generators()
             self._alive = True
         return True
+
+    def _seed_generators(self) -> None:
+        """Give each of the snapshot's marked generators (``random``, ``numpy.random``) a
+        whole state from the OS's entropy: a new interpreter must not draw what its
+        neighbours draw, and seeding in the guest cost its first turn ~850 pages."""
+        store, memory = self._guest_store.store, self._guest_store.memory
+        assert store is not None and memory is not None
+        for address in self._generator_states:
+            if not guest_memory.write(
+                store, memory, os.urandom(MT19937_STATE_BYTES), address & 0xFFFFFFFF
+            ):
+                raise GuestStartupError(f"a generator state at {address} is outside the memory")
 
     def free(self) -> None:
         """Free the instance (one the recycler no longer wants)."""

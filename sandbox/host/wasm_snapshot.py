@@ -252,17 +252,27 @@ def _function_indices(module: _Module, names: Sequence[str]) -> dict[str, int]:
     return {name: indices[0] for name, indices in found.items()}
 
 
-def _global_section(module: _Module, values: Mapping[int, int]) -> list[_Buffer]:
-    """The global section with the init expression of each global in `values` replaced."""
+def _global_section(
+    module: _Module, values: Mapping[int, int], constants: Sequence[int] = ()
+) -> list[_Buffer]:
+    """The global section with the init expression of each global in `values` replaced, and
+    an immutable i32 global appended for each of `constants`."""
     first, buf = module.imported[_GLOB], module.section(_GLOBAL)
     for index in values:
         if not first <= index < first + module.count(_GLOBAL):
             where = "imported" if 0 <= index < first else "not in the module"
             raise ValueError(f"global {index} is {where}; only defined globals can be set")
+    for value in constants:
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 1 << 32:
+            raise ValueError(f"an exported constant must be an unsigned 32-bit int, got {value!r}")
+    appended = [
+        b"\x7f\x00\x41" + _enc_sleb(value - (1 << 32) if value >= 1 << 31 else value) + b"\x0b"
+        for value in constants
+    ]
     if buf is None:
-        return []
+        return [_enc_uleb(len(appended)), *appended] if appended else []
     count, pos = _uleb(buf, 0)
-    chunks: list[_Buffer] = [buf[:pos]]
+    chunks: list[_Buffer] = [_enc_uleb(count + len(appended))]
     for index in range(first, first + count):
         type_end = _skip_valtype(buf, pos) + 1  # value type, then the mutability byte
         init_end = _const_expr(buf, type_end)[1]
@@ -283,7 +293,7 @@ def _global_section(module: _Module, values: Mapping[int, int]) -> list[_Buffer]
         else:
             chunks.append(buf[pos:init_end])
         pos = init_end
-    return chunks
+    return chunks + appended
 
 
 def _export_section(module: _Module, extra: list[tuple[str, int, int]]) -> list[_Buffer]:
@@ -369,6 +379,7 @@ def snapshot_module(
     *,
     export_functions: Sequence[str] = (),
     export_globals: Mapping[str, int] | None = None,
+    export_constants: Mapping[str, int] | None = None,
     min_gap: int = DEFAULT_MIN_GAP,
 ) -> bytes:
     """A module like `wasm` whose linear memory starts as `memory`.
@@ -386,6 +397,8 @@ def snapshot_module(
             that name (e.g. ``__wasilibc_reset_preopens``).
         export_globals: Export name -> global index, e.g. ``{"__stack_pointer": 0}`` so a host
             can check the stack pointer between turns.
+        export_constants: Export name -> value: new immutable i32 globals, e.g. addresses in
+            the snapshot's memory the host needs to find in every instance.
         min_gap: Zero runs at least this long split a data segment.
 
     Passive data segments keep their indices (a zero-length passive placeholder fills each
@@ -414,6 +427,9 @@ def snapshot_module(
         if not 0 <= index < total_globals:
             raise ValueError(f"global {index} for export {name!r} is not in the module")
         extra.append((name, _GLOB, index))
+    constants = dict(export_constants or {})
+    for offset, name in enumerate(constants):
+        extra.append((name, _GLOB, total_globals + offset))
     if len({name for name, _, _ in extra}) != len(extra):
         raise ValueError("an export name is given twice")
 
@@ -437,8 +453,8 @@ def snapshot_module(
         _MEMORY: [b"\x01", limits],
         _DATA: [_enc_uleb(count), *data],
     }
-    if globals_:
-        replaced[_GLOBAL] = _global_section(module, globals_)
+    if globals_ or constants:
+        replaced[_GLOBAL] = _global_section(module, globals_, list(constants.values()))
     if extra:
         replaced[_EXPORT] = _export_section(module, extra)
     if has_datacount:

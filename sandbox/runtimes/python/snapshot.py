@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import random
+import struct
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -24,6 +26,7 @@ import wasmtime
 from sandbox.core.errors import GuestStartupError
 from sandbox.host.engine import engine_fingerprint
 from sandbox.host.module_cache import verify_binary
+from sandbox.host.reactor_guest import MT19937_STATE_BYTES, MT19937_STATE_EXPORT
 from sandbox.host.wasm_snapshot import snapshot_module
 
 if TYPE_CHECKING:
@@ -31,7 +34,7 @@ if TYPE_CHECKING:
 
 # The reactor's flag "the first turn has read argv and environ" (reactor_main.c's .bss in the
 # pinned module). Cleared in the snapshot, so that each instance's first turn reads its own
-# environment and reseeds random and numpy.random instead of sharing the warm-up's.
+# environment instead of sharing the warm-up's.
 _FIRST_TURN_FLAG_ADDRESS = 27_524_516
 # The wasi-libc function that forgets the preopens it found; fresh instances call it.
 RESET_PREOPENS = "__wasilibc_reset_preopens"
@@ -92,7 +95,37 @@ def build(runtime: PythonRuntime) -> bytes:
         image = bytearray(memory.read(store, 0, memory.data_len(store)))
         store.close()
     image[_FIRST_TURN_FLAG_ADDRESS] = 0
-    return snapshot_module(wasm, bytes(image), {}, export_functions=[RESET_PREOPENS])
+    return snapshot_module(
+        wasm,
+        bytes(image),
+        {},
+        export_functions=[RESET_PREOPENS],
+        export_constants=_generator_states(image),
+    )
+
+
+def _marker(generator: int) -> bytes:
+    """The state the driver leaves generator ``generator`` in (``_marker_words`` there)."""
+    words = random.Random(f"llm-wasm-sandbox generator marker {generator}")
+    return struct.pack(
+        f"<{MT19937_STATE_BYTES // 4}I",
+        *(words.getrandbits(32) for _ in range(MT19937_STATE_BYTES // 4)),
+    )
+
+
+def _generator_states(image: bytes | bytearray) -> dict[str, int]:
+    """Where the snapshot's memory holds each marked generator state: every new interpreter
+    gets its own there (``ReactorGuest``), so neighbours never share a random sequence."""
+    found = {}
+    for generator in range(2):
+        marker = _marker(generator)
+        at = image.find(marker)
+        if at < 0 or image.find(marker, at + 1) >= 0:
+            raise GuestStartupError(
+                f"the Python driver's generator {generator} is not in the snapshot exactly once"
+            )
+        found[f"{MT19937_STATE_EXPORT}{generator}"] = at
+    return found
 
 
 def _warm_up_engine() -> wasmtime.Engine:
