@@ -17,7 +17,7 @@ import errno
 import os
 import shutil
 import stat
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
@@ -158,11 +158,14 @@ class TreeScan:
     complete: bool = True  # False when the walk stopped at ``max_entries``
 
 
-def scan(root: Path, *, max_entries: int) -> TreeScan:
+def scan(
+    root: Path, *, max_entries: int, on_directory: Callable[[int], object] | None = None
+) -> TreeScan:
     """Walk ``root`` from descriptors, links not followed, visiting at most ``max_entries``.
 
     The cap bounds the host's cost whatever the guest made: a tree past it is over its quota
-    anyway, so an incomplete scan is still a sufficient answer.
+    anyway, so an incomplete scan is still a sufficient answer. ``on_directory`` is given the
+    descriptor of each directory as it is listed (to watch it for changes).
     """
     result = TreeScan()
     try:
@@ -174,6 +177,8 @@ def scan(root: Path, *, max_entries: int) -> TreeScan:
         while pending:
             directory, prefix = pending.pop()
             try:
+                if on_directory is not None:
+                    on_directory(directory)
                 _scan_directory(directory, prefix, result, pending, max_entries)
             finally:
                 os.close(directory)

@@ -80,6 +80,8 @@ class Sandbox:
             spec=spec, policy=policy, workspace=workspace, session_dir=self.session_dir
         )
         self._tools = dict(tools or {})
+        # Capped just past the file limit: a bigger tree is over quota whatever it holds.
+        self._view = changes.WorkspaceView(workspace, policy.workspace_max_files + 1)
         # The control of the call running now, which cancel() stops.
         self._running: CellControl | None = None
 
@@ -189,9 +191,7 @@ class Sandbox:
             # A workspace too big to record means no undo for this cell, not a failed call.
             with contextlib.suppress(CheckpointError):
                 self._state.take(guest, None, automatic=True)
-        # Capped just past the file limit: a bigger tree is over quota whatever it holds.
-        scan_cap = self.policy.workspace_max_files + 1
-        measured = changes.scan_workspace(self.workspace_path, scan_cap)
+        measured = self._view.now()
         before = measured.files
         tools = self._cell_tools()
         limits = CellLimits.from_policy(self.policy, measured, timeout_seconds, tools)
@@ -204,7 +204,7 @@ class Sandbox:
         duration_ms = (time.perf_counter() - started) * 1000
         # The quota router notes every call that could change a file; host tools may too.
         rescan = run.workspace_changed or (tools is not None and bool(tools.records))
-        after = changes.scan_workspace(self.workspace_path, scan_cap).files if rescan else before
+        after = self._view.after_cell(rescan).files
         created, modified = (_user_files(paths) for paths in changes.diff(before, after))
         metadata.count_execution(self.session_dir, self.runtime.value)
         details = self._metadata(run, limits)
@@ -294,6 +294,7 @@ class Sandbox:
                 self._guest.close()
                 self._guest = None
             self._state.close()
+            self._view.close()
         LIVE_SESSIONS.forget(self)
 
     def evict(self, reason: str) -> bool:
