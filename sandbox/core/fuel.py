@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 
 
@@ -40,6 +41,7 @@ def _likely_causes(code: str | None, status: str) -> list[str]:
     return causes
 
 
+@functools.lru_cache(maxsize=256)  # the same few budgets, call after call
 def _recommendation(status: str, recommended: int | None, budget: int) -> str:
     if recommended is None:
         return f"The budget of {budget:,} instructions leaves ample headroom; no change needed."

@@ -4,8 +4,8 @@ per-call introspection.
 ``wasmtime.Func.__call__`` asks the store for the function's type and converts every argument
 through ``Val`` objects on each call: ~15 us of Python per call, which was a tenth of a Python
 session call (each cell makes two). The type is checked once here, and a call fills a
-prepared argument array and goes straight to the C API, through wasmtime-py's own
-``enter_wasm``, so a trap or a host function's exception surfaces exactly as it does from
+prepared argument array and goes straight to the C API, handling a trap or a host function's
+exception as wasmtime-py's own ``enter_wasm`` does, so they surface exactly as they do from
 ``Func.__call__``. It uses wasmtime-py's ``_ffi`` and ``_func`` modules, which are
 internal: the wasmtime pin in pyproject keeps them fixed, and the test suite runs every
 Python cell through this path.
@@ -17,7 +17,7 @@ import ctypes
 
 import wasmtime
 from wasmtime import _ffi as ffi
-from wasmtime._func import enter_wasm
+from wasmtime._func import maybe_raise_last_exn
 
 
 class I32Export:
@@ -43,18 +43,24 @@ class I32Export:
             raise TypeError(f"expected {self._arity} arguments, got {len(arguments)}")
         for slot, value in zip(self._arguments, arguments, strict=True):
             slot.of.i32 = value
-        with enter_wasm(store) as trap:
-            error = ffi.wasmtime_func_call(
-                store._context(),
-                self._function,
-                self._arguments,
-                self._arity,
-                self._result,
-                1,
-                trap,
-            )
-            if error:
-                raise wasmtime.WasmtimeError._from_ptr(error)
+        # What wasmtime-py's enter_wasm() does, without a context manager's cost per call.
+        trap = ctypes.POINTER(ffi.wasm_trap_t)()
+        error = ffi.wasmtime_func_call(
+            store._context(),
+            self._function,
+            self._arguments,
+            self._arity,
+            self._result,
+            1,
+            ctypes.byref(trap),
+        )
+        if error:
+            maybe_raise_last_exn()
+            raise wasmtime.WasmtimeError._from_ptr(error)
+        if trap:
+            stopped = wasmtime.Trap._from_ptr(trap)
+            maybe_raise_last_exn()
+            raise stopped
         return int(self._result[0].of.i32)
 
 

@@ -75,7 +75,8 @@ def count_execution(session_directory: Path, runtime: str) -> None:
                 target=_flush_forever, name="llm-wasm-sandbox-metadata", daemon=True
             )
             _flusher.start()
-    _flush_wanted.set()
+    if not _flush_wanted.is_set():  # set() takes a lock and notifies: once is enough
+        _flush_wanted.set()
 
 
 def pending_executions(session_directory: Path) -> int:
