@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -206,3 +207,22 @@ def test_session_json_counts_every_execution_soon_after_it() -> None:
         while json.loads(record.read_text())["executions"] != 2:
             assert time.monotonic() < deadline, "session.json never counted the calls"
             time.sleep(FLUSH_SECONDS / 10)  # polling a file another thread writes
+
+
+def test_a_process_that_exits_at_once_still_writes_its_counts(tmp_path: Path) -> None:
+    import json
+    import os
+    import subprocess
+    import sys
+
+    script = (
+        "from sandbox import create_sandbox\n"
+        "sandbox = create_sandbox('python', session_id='counted')\n"
+        "sandbox.execute('1'); sandbox.execute('2'); sandbox.execute('3')\n"
+        "sandbox.close()\n"
+    )
+    environment = {**os.environ, "LLM_WASM_SANDBOX_HOME": str(tmp_path)}
+    done = subprocess.run([sys.executable, "-c", script], env=environment, timeout=120)
+    assert done.returncode == 0
+    record = next(tmp_path.rglob("counted/session.json"))
+    assert json.loads(record.read_text())["executions"] == 3

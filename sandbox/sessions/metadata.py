@@ -11,6 +11,7 @@ pending, so the count they see is exact.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import shutil
@@ -109,6 +110,12 @@ def remove_session_directory(session_directory: Path) -> None:
         _pending.pop(session_directory, None)
     with _update_lock:
         shutil.rmtree(session_directory)
+
+
+@atexit.register
+def _flush_at_exit() -> None:
+    """Counts of the last FLUSH_SECONDS would otherwise die with the process."""
+    flush()
 
 
 def _flush_forever() -> None:

@@ -286,7 +286,8 @@ class Sandbox:
             if self._closed:
                 return
             self._closed = True
-            metadata.flush(self.session_dir)
+            # The execution count reaches session.json within FLUSH_SECONDS (or at exit), as
+            # during the session: writing it here cost a one-shot sandbox a third of its close.
             if not keep_state:
                 self._state.discard_saved()
             if self._guest is not None:
