@@ -16,7 +16,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from sandbox import ExecutionPolicy, RuntimeType, Sandbox, create_sandbox
+from sandbox import ExecutionPolicy, GuestStartupError, RuntimeType, Sandbox, create_sandbox
 from sandbox.host import memory_image, recycler
 from sandbox.host.reactor_guest import MT19937_STATE_BYTES
 from sandbox.runtimes import runtime_for
@@ -158,6 +158,6 @@ def test_a_smaller_memory_limit_boots_a_new_interpreter(
         assert tenant.execute("x = 1").success
         used = tenant._guest
         size = tenant.execute("x").memory_used_bytes
-    with pytest.raises(Exception, match="memory_bytes"):
+    with pytest.raises(GuestStartupError, match="memory_bytes"):
         create_sandbox(RuntimeType.PYTHON, ExecutionPolicy(memory_bytes=size - 65536))
     assert used._guest_store.store is None
