@@ -267,9 +267,9 @@ class ReactorGuest:
             assert store is not None
             try:
                 self._reset_preopens(store)
-            except Exception:
+                self._seed_generators()
+            except Exception:  # the recycler frees it; the caller boots a new one
                 return False
-            self._seed_generators()
             self._alive = True
         return True
 
