@@ -24,8 +24,7 @@ from sandbox.core.errors import InvalidSessionIdError, SessionNotFoundError, Wor
 from sandbox.host import guest_tree
 from sandbox.sessions import changes
 from sandbox.sessions.metadata import (
-    load_metadata,
-    pending_executions,
+    load_counted,
     remove_session_directory,
 )
 from sandbox.sessions.sandbox_logger import SandboxLogger
@@ -403,7 +402,7 @@ def _session_info(layout: Layout, session_id: str) -> SessionInfo | None:
     if not stat.S_ISDIR(workspace_stat.st_mode):
         return None
     files = changes.snapshot(workspace)
-    metadata = load_metadata(session_directory)
+    metadata, pending = load_counted(session_directory)
     return SessionInfo(
         session_id=session_id,
         runtime=metadata.runtime if metadata else None,
@@ -413,7 +412,7 @@ def _session_info(layout: Layout, session_id: str) -> SessionInfo | None:
             if metadata
             else datetime.fromtimestamp(workspace_stat.st_mtime, UTC)
         ),
-        executions=(metadata.executions if metadata else 0) + pending_executions(session_directory),
+        executions=(metadata.executions if metadata else 0) + pending,
         workspace_path=str(workspace),
         size_bytes=changes.total_bytes(files),
         file_count=len(files),

@@ -33,6 +33,8 @@ FLUSH_SECONDS = 0.5
 _update_lock = threading.Lock()
 # Executions counted but not yet written: session directory -> (runtime, count).
 _pending: dict[Path, tuple[str, int]] = {}
+# Counts taken from _pending and not yet written: still pending for a reader.
+_in_flight: dict[Path, int] = {}
 _pending_lock = threading.Lock()
 _flush_wanted = threading.Event()
 _flusher: threading.Thread | None = None
@@ -80,9 +82,17 @@ def count_execution(session_directory: Path, runtime: str) -> None:
         _flush_wanted.set()
 
 
-def pending_executions(session_directory: Path) -> int:
-    with _pending_lock:
-        return _pending.get(session_directory, ("", 0))[1]
+def load_counted(session_directory: Path) -> tuple[SessionMetadata | None, int]:
+    """The session's record and the executions counted since it was written.
+
+    Under the lock each write holds, so a count is in exactly one of the two: a write in
+    progress neither loses it (taken from pending, not yet on disk) nor counts it twice.
+    """
+    with _update_lock:
+        record = load_metadata(session_directory)
+        with _pending_lock:
+            pending = _pending.get(session_directory, ("", 0))[1]
+            return record, pending + _in_flight.get(session_directory, 0)
 
 
 def flush(session_directory: Path | None = None) -> None:
@@ -95,6 +105,8 @@ def flush(session_directory: Path | None = None) -> None:
             batch = {session_directory: _pending.pop(session_directory)}
         else:
             return
+        for directory, (_runtime, count) in batch.items():
+            _in_flight[directory] = _in_flight.get(directory, 0) + count
     for directory, (runtime, count) in batch.items():
         with contextlib.suppress(OSError):  # a session deleted meanwhile has nothing to record
             record_execution(directory, runtime, count)
@@ -108,6 +120,7 @@ def remove_session_directory(session_directory: Path) -> None:
     """
     with _pending_lock:
         _pending.pop(session_directory, None)
+        _in_flight.pop(session_directory, None)
     with _update_lock:
         shutil.rmtree(session_directory)
 
@@ -129,15 +142,23 @@ def _flush_forever() -> None:
 def record_execution(session_directory: Path, runtime: str, count: int = 1) -> None:
     """Count ``count`` executions, so that sessions are pruned by their last use, not their age."""
     with _update_lock:
-        current = load_metadata(session_directory) or _fresh(session_directory.name, runtime)
-        updated = current.model_copy(
-            update={
-                "runtime": runtime,
-                "last_used_at": datetime.now(UTC),
-                "executions": current.executions + count,
-            }
-        )
-        _write(session_directory, updated)
+        try:
+            current = load_metadata(session_directory) or _fresh(session_directory.name, runtime)
+            updated = current.model_copy(
+                update={
+                    "runtime": runtime,
+                    "last_used_at": datetime.now(UTC),
+                    "executions": current.executions + count,
+                }
+            )
+            _write(session_directory, updated)
+        finally:  # written (or lost with its directory): no longer in flight
+            with _pending_lock:
+                left = _in_flight.get(session_directory, 0) - count
+                if left > 0:
+                    _in_flight[session_directory] = left
+                else:
+                    _in_flight.pop(session_directory, None)
 
 
 def load_metadata(session_directory: Path) -> SessionMetadata | None:
