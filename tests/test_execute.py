@@ -245,18 +245,38 @@ def test_async_execute() -> None:
         ("if True:\n    y = 3\ny", "3\n"),
         ("print('once')", "once\n"),
         ("x = 1", ""),
+        # The forms the text-first compile (guest_driver._compile_cell) must tell apart.
+        ("lambda: 1", "<lambda>"),
+        ("x: int = 3\nx", "3\n"),
+        ("x: int = 3", ""),
+        ("for i in range(2):\n    i", ""),
+        ("x = 1\nif x:\n    7", ""),
+        ('s = """\nline\n"""\ns', "'\\nline\\n'\n"),
+        ("print(\n    'multi')", "multi\n"),
+        ("total = (1 +\n2)\ntotal", "3\n"),
+        ("del_ = 3\ndel_ + 1", "4\n"),
+        ("type(3)", "<class 'int'>\n"),
+        ("@staticmethod\ndef g():\n    pass\n1", "1\n"),
+        ("x = [\n1,\n]\nx", "[1]\n"),
     ],
 )
 def test_python_echo_rule_cases(python_sandbox: Sandbox, cell: str, expected: str) -> None:
     result = python_sandbox.execute(cell)
     assert result.success, result.stderr
-    assert result.stdout == expected
+    if expected == "<lambda>":
+        assert result.stdout.startswith("<function <lambda> at ")
+    else:
+        assert result.stdout == expected
 
 
 def test_python_traceback_lines_in_an_echoed_expression(python_sandbox: Sandbox) -> None:
     result = python_sandbox.execute("a = 1\nb = 0\n\na / b")
     assert 'File "<cell>", line 4' in result.stderr
     assert "ZeroDivisionError" in result.stderr
+    spread = python_sandbox.execute("a = 1\nprint(\n    a / 0\n)")
+    assert 'File "<cell>", line 3' in spread.stderr
+    broken = python_sandbox.execute("x = 1\n)")
+    assert 'File "<cell>", line 2' in broken.stderr and "SyntaxError" in broken.stderr
 
 
 def test_help_works_in_the_python_guest(python_sandbox: Sandbox) -> None:
