@@ -10,7 +10,6 @@ import subprocess
 import sys
 from importlib import metadata
 from pathlib import Path
-from typing import Any
 
 import anyio
 import pytest
@@ -19,6 +18,7 @@ from test_mcp_support import (
     REPO,
     call,
     call_error,
+    cancel_while_running,
     connect,
     connect_stdio,
     server_env,
@@ -264,36 +264,16 @@ async def test_cancel_execution_stops_a_running_call(tmp_path: Path) -> None:
         missing = text_of(await call_error(client, "cancel_execution", session_id="no-such"))
         assert "no session 'no-such'" in missing
 
-        finished: dict[str, Any] = {}
-        sleeping = anyio.Event()
-
-        async def on_progress(value: float, total: float | None, message: str | None) -> None:
-            sleeping.set()
-
-        async def long_call() -> None:
-            result = await client.call_tool(
-                "execute_code",
-                {
-                    "code": "import time\nprint('sleeping')\ntime.sleep(60)",
-                    "session_id": session,
-                    "timeout_seconds": 60,
-                },
-                progress_callback=on_progress,
-            )
-            finished.update(result.structured_content or {})
-
-        with anyio.fail_after(60):
-            async with anyio.create_task_group() as tasks:
-                tasks.start_soon(long_call)
-                await sleeping.wait()
-                busy = await client.call_tool("cancel_execution", {"session_id": session})
-                assert busy.structured_content == {
-                    "session_id": session,
-                    "running": True,
-                    "cancelled": True,
-                    "supported": True,
-                }
-                assert "was cancelled" in text_of(busy)
+        finished, busy = await cancel_while_running(
+            client, session, "import time\nprint('sleeping')\ntime.sleep(60)"
+        )
+        assert busy.structured_content == {
+            "session_id": session,
+            "running": True,
+            "cancelled": True,
+            "supported": True,
+        }
+        assert "was cancelled" in text_of(busy)
         assert finished["trap_reason"] == "cancelled" and finished["stdout"] == "sleeping\n"
 
 

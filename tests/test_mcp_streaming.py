@@ -4,11 +4,10 @@ notifications/cancelled, through the official MCP client and a real server proce
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import anyio
 import pytest
-from test_mcp_support import call, connect_stdio, stdio_server, text_of
+from test_mcp_support import call, cancel_while_running, connect_stdio, stdio_server, text_of
 
 pytestmark = pytest.mark.anyio
 
@@ -105,26 +104,8 @@ async def test_cancel_execution_stops_the_running_call(tmp_path: Path, language:
             "cancelled": False,
             "supported": True,
         }
-        looping = anyio.Event()
-        finished: dict[str, Any] = {}
-
-        async def on_progress(value: float, total: float | None, message: str | None) -> None:
-            looping.set()
-
-        async def run_loop() -> None:
-            result = await client.call_tool(
-                "execute_code",
-                {"code": loop, "session_id": session, "timeout_seconds": 120},
-                progress_callback=on_progress,
-            )
-            finished.update(result.structured_content or {})
-
-        with anyio.fail_after(60):
-            async with anyio.create_task_group() as tasks:
-                tasks.start_soon(run_loop)
-                await looping.wait()
-                stopped = await call(client, "cancel_execution", session_id=session)
-        assert stopped == {
+        finished, cancelled = await cancel_while_running(client, session, loop)
+        assert cancelled.structured_content == {
             "session_id": session,
             "running": True,
             "cancelled": True,

@@ -162,6 +162,35 @@ async def eventually(
         await anyio.sleep(every)  # the polling interval, not a synchronisation
 
 
+async def cancel_while_running(
+    client: ClientSession, session_id: str, code: str
+) -> tuple[dict[str, Any], CallToolResult]:
+    """Run ``code`` in ``session_id`` and cancel it once it reports progress (its output).
+
+    Returns the cancelled call's structured result and the cancel_execution result.
+    """
+    started = anyio.Event()
+    finished: dict[str, Any] = {}
+
+    async def on_progress(value: float, total: float | None, message: str | None) -> None:
+        started.set()
+
+    async def run() -> None:
+        result = await client.call_tool(
+            "execute_code",
+            {"code": code, "session_id": session_id, "timeout_seconds": 60},
+            progress_callback=on_progress,
+        )
+        finished.update(result.structured_content or {})
+
+    with anyio.fail_after(60):
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(run)
+            await started.wait()
+            stopped = await client.call_tool("cancel_execution", {"session_id": session_id})
+    return finished, stopped
+
+
 def thread_count(process: subprocess.Popen[bytes]) -> int:
     """Threads of a server process: every live interpreter owns one."""
     for line in Path(f"/proc/{process.pid}/status").read_text().splitlines():

@@ -11,7 +11,7 @@ session's last state (it is saved and resumed) but not its list of checkpoints.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Annotated, Any
 
 from mcp.server.mcpserver import Context
@@ -27,6 +27,7 @@ from sandbox.mcp.models import Language, language_of
 from sandbox.mcp.session_registry import SessionRegistry
 from sandbox.mcp.strict_arguments import strict
 from sandbox.sessions.checkpoints import Checkpoint
+from sandbox.sessions.sandbox import Sandbox
 
 if TYPE_CHECKING:
     from sandbox.mcp.tools import SandboxTools
@@ -149,32 +150,40 @@ class CheckpointTools:
         ctx: Context[Any, Any],
         keep_files: KeepFiles = False,
     ) -> Annotated[CallToolResult, CheckpointsOutput]:
-        client = self._tools.admit(ctx)
-        with self._registry.use(client, session_id, interpreter=True) as live, _refusals():
-            assert live.sandbox is not None
-            live.sandbox.restore(checkpoint, keep_files=keep_files)
-            listing = live.sandbox.checkpoints()
-        output = CheckpointsOutput(
-            session_id=session_id, checkpoint=None, checkpoints=[_info(c) for c in listing]
-        )
-        return self._tools.result(
-            output, f"Session {session_id} is back at checkpoint {checkpoint!r}."
+        return self._rewind(
+            ctx,
+            session_id,
+            lambda sandbox: sandbox.restore(checkpoint, keep_files=keep_files),
+            f"Session {session_id} is back at checkpoint {checkpoint!r}.",
         )
 
     def undo_last_cell(
         self, session_id: SessionId, ctx: Context[Any, Any], keep_files: KeepFiles = False
     ) -> Annotated[CallToolResult, CheckpointsOutput]:
+        return self._rewind(
+            ctx,
+            session_id,
+            lambda sandbox: sandbox.undo(keep_files=keep_files),
+            f"Session {session_id} is back where it was before its last call.",
+        )
+
+    def _rewind(
+        self,
+        ctx: Context[Any, Any],
+        session_id: str,
+        rewind: Callable[[Sandbox], None],
+        summary: str,
+    ) -> CallToolResult:
+        """Take the session back (a restore or an undo) and list the checkpoints left."""
         client = self._tools.admit(ctx)
         with self._registry.use(client, session_id, interpreter=True) as live, _refusals():
             assert live.sandbox is not None
-            live.sandbox.undo(keep_files=keep_files)
+            rewind(live.sandbox)
             listing = live.sandbox.checkpoints()
         output = CheckpointsOutput(
             session_id=session_id, checkpoint=None, checkpoints=[_info(c) for c in listing]
         )
-        return self._tools.result(
-            output, f"Session {session_id} is back where it was before its last call."
-        )
+        return self._tools.result(output, summary)
 
     def fork_session(
         self, session_id: SessionId, ctx: Context[Any, Any]

@@ -121,14 +121,7 @@ class SessionState:
             if automatic:
                 return _UNRECORDED
             raise self._history_refusal("checkpointed")
-        image = guest.capture() if isinstance(guest, ReactorGuest) else None
-        manifest, stored = self._files.snapshot(
-            self._workspace,
-            self._manifest,
-            self._policy.workspace_max_files + 1,
-            self._policy.workspace_max_bytes,
-        )
-        self._manifest = manifest
+        image, manifest, stored = self._capture(guest)
         checkpoint = Checkpoint(
             id=uuid.uuid4().hex[:12],
             label=label,
@@ -288,14 +281,7 @@ class SessionState:
         """The session as it is now, for a fork (not listed, not counted)."""
         if self._history_lost:
             raise self._history_refusal("forked")
-        image = guest.capture() if isinstance(guest, ReactorGuest) else None
-        manifest, _ = self._files.snapshot(
-            self._workspace,
-            self._manifest,
-            self._policy.workspace_max_files + 1,
-            self._policy.workspace_max_bytes,
-        )
-        self._manifest = manifest
+        image, manifest, _ = self._capture(guest)
         checkpoint = Checkpoint("fork", None, "", time.time(), 0, 0, 0, False)
         return _Held(checkpoint, image, tuple(self._cells), manifest)
 
@@ -381,6 +367,19 @@ class SessionState:
             f"it cannot be {done} until it restarts (reset_workspace, or a new session); or "
             "raise the budget"
         )
+
+    def _capture(self, guest: LiveGuest) -> tuple[MemoryImage | None, Manifest, int]:
+        """The interpreter's pages (Python), the workspace's manifest and the bytes newly
+        stored for it; the manifest is kept, so unchanged files are not read next time."""
+        image = guest.capture() if isinstance(guest, ReactorGuest) else None
+        manifest, stored = self._files.snapshot(
+            self._workspace,
+            self._manifest,
+            self._policy.workspace_max_files + 1,
+            self._policy.workspace_max_bytes,
+        )
+        self._manifest = manifest
+        return image, manifest, stored
 
     def _all(self) -> list[_Held]:
         return [*self._held, *([self._undo] if self._undo is not None else [])]
