@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from sandbox import (
+    ExecutionPolicy,
     RuntimeType,
     Sandbox,
     create_sandbox,
@@ -167,9 +168,12 @@ def test_fresh_interpreters_are_unpredictable_to_each_other() -> None:
     assert len({entropy for _, entropy in values}) == 3
 
 
-def test_numpy_random_is_reseeded_per_interpreter() -> None:
+@pytest.mark.parametrize("env", [{}, {"OWN": "environment"}], ids=["default", "own-env"])
+def test_numpy_random_is_reseeded_per_interpreter(env: dict[str, str]) -> None:
+    """With its own environment a first turn takes the reactor's set-up path, not the
+    snapshot's shortcut; the host's seeding must hold on both."""
     seen = set()
     for _ in range(2):
-        with create_sandbox(RuntimeType.PYTHON) as sandbox:
+        with create_sandbox(RuntimeType.PYTHON, ExecutionPolicy(env=env)) as sandbox:
             seen.add(sandbox.execute("import numpy as np\nprint(np.random.random())").stdout)
     assert len(seen) == 2

@@ -57,6 +57,8 @@ def file_changes(
     before: changes.Snapshot, after: changes.Snapshot
 ) -> tuple[list[str], list[str], list[dict[str, object]]]:
     """(created, modified, ``metadata["files"]``), without the drivers' own saved globals."""
+    if after is before:  # the workspace was not walked again: nothing changed
+        return [], [], []
     created, modified = (_user_files(paths) for paths in changes.diff(before, after))
     files: list[dict[str, object]] = [
         {"path": path, "size_bytes": after[path][0], "change": change}

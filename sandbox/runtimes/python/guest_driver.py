@@ -461,14 +461,13 @@ def _first_turn(environ: tuple[list[str], object], setup: Callable[[object], Non
 
 
 def _reseeding(refresh: Callable[[bool], None]) -> Callable[[bool], None]:
-    """The reactor's first-turn refresh, with a cheaper reseed of ``numpy.random``.
+    """The reactor's first-turn refresh, without its reseed of ``numpy.random``.
 
-    The reactor reseeds numpy's global generator with ``numpy.random.seed()``, which derives
-    its state through a SeedSequence: ~0.5 ms, a fifth of a fresh interpreter's first cell.
-    Setting the generator's whole state (624 words) from the OS's entropy costs a fraction of
-    that and touches a third of the pages seeding from an array did (~380 instead of ~960), and
-    neighbours that share the snapshot still draw unrelated numbers. ``random`` and the rest
-    stay the reactor's.
+    The host has already given numpy's generator (and ``random``'s) a whole state of OS
+    entropy before the first turn (``_mark_generators``); the reactor's
+    ``numpy.random.seed()`` would derive another through a SeedSequence: ~0.5 ms and ~960
+    pages of a fresh interpreter's first turn, for nothing. ``random`` and the rest stay the
+    reactor's (this refresh runs only when the sandbox's environment differs from the build's).
     """
 
     def fresh(unbuffered: bool) -> None:
@@ -478,12 +477,6 @@ def _reseeding(refresh: Callable[[bool], None]) -> Callable[[bool], None]:
         finally:
             if numpy_random is not None:
                 sys.modules["numpy.random"] = numpy_random
-                # A whole Mersenne Twister state from the OS, set without numpy's array code.
-                key = list(memoryview(os.urandom(_MT_WORDS * 4)).cast("I"))
-                numpy_random.mtrand._rand._bit_generator.state = {
-                    "bit_generator": "MT19937",
-                    "state": {"key": key, "pos": _MT_WORDS},
-                }
 
     return fresh
 
